@@ -1,0 +1,179 @@
+"""Parse throughput, memory and cache speed-up on generated ftrace files; prints JSON.
+
+    python tests/benchmarks/parse.py            # 5 M lines (about 650 MB)
+    python tests/benchmarks/parse.py --smoke    # 50 k lines, for CI
+    python tests/benchmarks/parse.py --lines N --keep DIR
+
+Every ratio is measured in the same run on the same file, so machine noise cancels:
+
+* ``typed_vs_raw``: throughput of ``tracetool.parse`` (typed header columns and declared
+  ``args``, no cache) relative to polars reading the same file as raw lines (best of both
+  polars engines). Target >= 0.60.
+* ``peak_rss_vs_file``: peak RSS of a child process that parses with the cache (the CLI's
+  default) over the file size. Target <= 1.0.
+* ``cache_speedup``: first cached parse (text in, Parquet out) over a second one that
+  reads the Parquet entry, both collecting all events. Target >= 20.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+
+COMMS = [
+    ("kmcheck", 41), ("qemu-system-s39", 5082), ("fio", 2211), ("<idle>", 0),
+    ("kworker/u64:2", 123), ("fio", 2213), ("irq/34-zpci", 212),
+]
+FUNCS = [
+    ("zpci_refresh_trans", "__dma_purge_tlb"), ("s390_iommu_attach_device", "__iommu_attach_device"),
+    ("dma_alloc_address", "s390_dma_map_pages"), ("_raw_spin_lock_irqsave", "s390_dma_unmap_pages"),
+]
+
+
+def _payload(rng: random.Random) -> str:
+    r = rng.random()
+    if r < 0.22:
+        return ("sched_switch: prev_comm=fio prev_pid=2211 prev_prio=120 prev_state=S ==> "
+                "next_comm=kworker/u64:2 next_pid=123 next_prio=120")
+    if r < 0.30:
+        return f"sched_wakeup: comm=fio pid=2211 prio=120 target_cpu={rng.randint(0, 3):03d}"
+    if r < 0.40:
+        return f"block_rq_issue: 259,0 R 4096 () {rng.randint(0, 10**8)} + 8 none,0,0 [fio]"
+    if r < 0.48:
+        return f"block_rq_complete: 259,0 R () {rng.randint(0, 10**8)} + 8 none,0,0 [0]"
+    if r < 0.58:
+        a = rng.randint(0, 1 << 30) << 12
+        return f"map: IOMMU: iova=0x{a:016x} - 0x{a + 4096:016x} paddr=0x{a * 3:016x} size=4096"
+    if r < 0.66:
+        a = rng.randint(0, 1 << 30) << 12
+        return f"unmap: IOMMU: iova=0x{a:016x} - 0x{a + 4096:016x} size=4096 unmapped_size=4096"
+    if r < 0.74:
+        return (f"rpcit: (zpci_refresh_trans+0x0/0x110) fn=0x80a0000000000000 "
+                f"addr=0x{rng.randint(0, 1 << 40):x} range=0x1000")
+    if r < 0.80:
+        return f"rpcit_r: (__dma_purge_tlb+0x7c/0x120 <- zpci_refresh_trans) ret={rng.choice((0, 0, 0, -12))}"
+    if r < 0.84:
+        return "irq_handler_entry: irq=34 name=zpci"
+    func, parent = rng.choice(FUNCS)
+    return f"{func} <-{parent}"
+
+
+def generate(path: Path, lines: int, seed: int = 1) -> None:
+    """A `trace` file: header, then events of every kind merged in time order."""
+    rng = random.Random(seed)
+    t = 500_000_000_000
+    with path.open("w") as out:
+        out.write(f"# tracer: function\n#\n# entries-in-buffer/entries-written: {lines}/{lines}   #P:4\n#\n")
+        buf = []
+        for _ in range(lines):
+            t += rng.randint(200, 4000)
+            comm, pid = rng.choice(COMMS)
+            flags = rng.choice(("d..1.", ".....", "..s1.", "d.h2."))
+            buf.append(f"{comm:>16}-{pid:<7} [{rng.randint(0, 3):03d}] {flags} "
+                       f"{t // 10**9:5d}.{t % 10**9 // 1000:06d}: {_payload(rng)}\n")
+            if len(buf) == 10000:
+                out.write("".join(buf))
+                buf.clear()
+        out.write("".join(buf))
+
+
+def best(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def raw_read(path: Path) -> float:
+    # Polars reading the file as raw lines into memory: the fastest of its engines.
+    return min(
+        best(lambda: pl.scan_lines(path).collect(engine="streaming"), 3),
+        best(lambda: pl.scan_lines(path).collect(engine="in-memory"), 3),
+    )
+
+
+def child_rss(path: Path, cache_dir: Path) -> int:
+    code = (
+        "import resource, sys, polars as pl, tracetool\n"
+        "t = tracetool.parse(sys.argv[1])\n"
+        "t.events.select(pl.len()).collect()\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    env = {**os.environ, "TRACETOOL_CACHE_DIR": str(cache_dir)}
+    out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return int(out.strip()) * 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=5_000_000)
+    ap.add_argument("--smoke", action="store_true", help="50 k lines, one repetition")
+    ap.add_argument("--keep", type=Path, help="generate into (and reuse) this directory")
+    opts = ap.parse_args()
+    lines = 50_000 if opts.smoke else opts.lines
+    repeat = 1 if opts.smoke else 2
+
+    import tracetool
+
+    work = opts.keep or Path(tempfile.mkdtemp(prefix="tt-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / f"ftrace-{lines}.txt"
+    if not path.exists():
+        generate(path, lines)
+    size = path.stat().st_size
+
+    raw = raw_read(path)
+    typed = best(lambda: tracetool.parse(path, use_cache=False).events.collect(), repeat)
+
+    cache_dir = Path(tempfile.mkdtemp(prefix="tt-cache-", dir=work))
+    os.environ["TRACETOOL_CACHE_DIR"] = str(cache_dir)
+    start = time.perf_counter()
+    first = tracetool.parse(path)
+    first.events.collect()
+    first_s = time.perf_counter() - start
+    second_s = best(lambda: tracetool.parse(path).events.collect(), 3)
+    assert tracetool.parse(path).inputs[0].cached
+
+    rss_cache = Path(tempfile.mkdtemp(prefix="tt-rss-", dir=work))
+    rss = child_rss(path, rss_cache)
+    baseline_rss = child_rss(work / "empty.txt", rss_cache) if _touch(work / "empty.txt") else 0
+
+    events = first.events.select(pl.len()).collect().item()
+    result = {
+        "file": {"lines": lines, "bytes": size, "events": events},
+        "seconds": {"raw_read": round(raw, 3), "typed_parse": round(typed, 3),
+                    "cached_first": round(first_s, 3), "cached_second": round(second_s, 4)},
+        "throughput_mb_s": {"raw_read": round(size / raw / 1e6, 1), "typed_parse": round(size / typed / 1e6, 1)},
+        "peak_rss_bytes": {"parse": rss, "interpreter_and_imports": baseline_rss},
+        "ratios": {
+            "typed_vs_raw": round(raw / typed, 3),
+            "peak_rss_vs_file": round(rss / size, 3),
+            "cache_speedup": round(first_s / second_s, 1),
+        },
+        "targets": {"typed_vs_raw": ">= 0.60", "peak_rss_vs_file": "<= 1.0", "cache_speedup": ">= 20"},
+    }
+    print(json.dumps(result, indent=2))
+
+
+def _touch(path: Path) -> bool:
+    path.write_text("# tracer: nop\n")
+    return True
+
+
+if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    main()

@@ -1,0 +1,81 @@
+"""The command line: output, exit codes, help examples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+from click.testing import CliRunner
+from conftest import ROOT, SAMPLES
+
+from tracetool.cli import main
+
+SAMPLE = SAMPLES / "ftrace" / "x86-default.trace.txt"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_parse_prints_table_and_accounting() -> None:
+    code, out, err = run("parse", str(SAMPLE), "--limit", "5")
+    assert code == 0
+    assert out.splitlines()[0].split() == ["line", "ts", "cpu", "task", "event", "body"]
+    assert all(len(line) <= 80 for line in out.splitlines())
+    assert "all lines accounted" in err
+
+
+def test_parse_writes_outputs(tmp_path: Path) -> None:
+    for suffix in (".parquet", ".csv", ".json", ".ndjson"):
+        out = tmp_path / f"events{suffix}"
+        code, _, err = run("parse", str(SAMPLE), "-o", str(out), "--events", "sched_switch")
+        assert code == 0, err
+        assert out.stat().st_size > 0
+    assert pl.read_parquet(tmp_path / "events.parquet")["event"].unique().to_list() == [
+        "sched_switch"
+    ]
+    assert (
+        json.loads((tmp_path / "events.ndjson").read_text().splitlines()[0])["event"]
+        == "sched_switch"
+    )
+
+
+def test_strict_fails_on_diagnostics(tmp_path: Path) -> None:
+    path = tmp_path / "t.txt"
+    path.write_text(SAMPLE.read_text() + "garbage\n")
+    assert run("parse", str(path))[0] == 0
+    code, _, err = run("parse", str(path), "--strict")
+    assert code == 2
+    assert f"{path}:71: no context prefix" in err
+
+
+def test_errors_exit_2_with_hints(tmp_path: Path) -> None:
+    code, _, err = run("parse", "--format", "ftrac", str(SAMPLE))
+    assert code == 2 and 'did you mean "ftrace"' in err
+    code, _, err = run("parse", str(tmp_path / "missing.txt"))
+    assert code == 2 and "no such file" in err
+    prose = tmp_path / "prose.txt"
+    prose.write_text("hello\n")
+    code, _, err = run("parse", str(prose))
+    assert code == 2 and "known formats: ftrace, trace-cmd" in err
+
+
+def test_list_formats_and_events() -> None:
+    code, out, _ = run("list", "formats")
+    assert code == 0 and "ftrace" in out and "trace-cmd" in out
+    code, out, _ = run("list", "events", str(SAMPLE))
+    assert code == 0 and "sched_switch" in out and "declared" in out
+
+
+def test_help_ends_with_sample_examples() -> None:
+    for command in (["--help"], ["parse", "--help"], ["list", "events", "--help"]):
+        code, out, _ = run(*command)
+        assert code == 0
+        examples = [
+            w for line in out.splitlines() for w in line.split() if w.startswith("samples/")
+        ]
+        assert examples, command
+        for example in examples:
+            assert (ROOT / example).exists(), example

@@ -1,0 +1,36 @@
+"""tracetool: what each IOMMU device went through, from the traces and logs a kernel left.
+
+>>> import tracetool
+>>> trace = tracetool.parse_text(
+...     "  kmcheck-41  [003] .....   531.000090: "
+...     "remove_device_from_group: IOMMU: groupID=4 device=0004:00:00.0\\n"
+... )
+>>> trace.events.select("ts", "event", pl.col("args").struct.field("device")).collect().row(0)
+(531000090000, 'remove_device_from_group', '0004:00:00.0')
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+import polars as pl
+
+from tracetool.catalogue import formats, get_format
+from tracetool.errors import InputError, StrictError, TraceToolError, UnknownName
+from tracetool.events import InputInfo, Trace, attach_stacks
+from tracetool.parse import parse, parse_text
+
+__all__ = [
+    "InputError",
+    "InputInfo",
+    "StrictError",
+    "Trace",
+    "TraceToolError",
+    "UnknownName",
+    "attach_stacks",
+    "formats",
+    "get_format",
+    "parse",
+    "parse_text",
+    "pl",
+]

@@ -1,0 +1,122 @@
+"""Parquet cache of parsed inputs, so a second command on a trace starts from columns.
+
+Keyed by the input's resolved path, size and mtime, the tool version, the catalogue's
+content and the parse options. Lives in ``$TRACETOOL_CACHE_DIR``, else
+``$XDG_CACHE_HOME/tracetool``, else ``~/.cache/tracetool``; never next to the input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import polars as pl
+
+from tracetool import __version__
+from tracetool._builtin import builtin
+from tracetool.events import InputInfo
+from tracetool.inputs import Source
+
+
+def directory() -> Path:
+    """The cache root."""
+    explicit = os.environ.get("TRACETOOL_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tracetool"
+
+
+def _catalogue_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(builtin("parsers").glob("*.toml")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def key(source: Source, format: str | None, kv: bool) -> str | None:
+    """Cache key of a file input, or None when it cannot be cached."""
+    if source.path is None:
+        return None
+    try:
+        stat = source.path.stat()
+    except OSError:
+        return None
+    ident = [
+        str(source.path.resolve()),
+        str(stat.st_size),
+        str(stat.st_mtime_ns),
+        __version__,
+        _catalogue_digest(),
+        format or "",
+        str(kv),
+        source.name,
+    ]
+    return hashlib.sha256("\0".join(ident).encode()).hexdigest()[:32]
+
+
+def load(cache_key: str) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, InputInfo] | None:
+    """The cached frames (lazy Parquet scans) and input facts, or None on a miss."""
+    entry = directory() / cache_key
+    meta = entry / "info.json"
+    if not meta.is_file():
+        return None
+    try:
+        info = InputInfo(**json.loads(meta.read_text()))
+    except (ValueError, TypeError):
+        return None
+    info.cached = True
+    return (
+        pl.scan_parquet(entry / "events.parquet"),
+        pl.scan_parquet(entry / "diagnostics.parquet"),
+        pl.scan_parquet(entry / "losses.parquet"),
+        info,
+    )
+
+
+def store(
+    cache_key: str,
+    events: pl.DataFrame,
+    diagnostics: pl.DataFrame,
+    losses: pl.DataFrame,
+    info: InputInfo,
+) -> None:
+    """Write an entry atomically (a crash leaves no half-written entry behind).
+
+    A cache that cannot be written (read-only home, full disk) is not an error: the
+    parse result is still returned, just not kept.
+    """
+    root = directory()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    except OSError:
+        return
+    try:
+        events.write_parquet(tmp / "events.parquet", compression="lz4", statistics=True)
+        diagnostics.write_parquet(tmp / "diagnostics.parquet")
+        losses.write_parquet(tmp / "losses.parquet")
+        (tmp / "info.json").write_text(json.dumps(dataclasses.asdict(info)))
+        final = root / cache_key
+        if final.exists():
+            shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def clear() -> int:
+    """Remove every entry; return how many there were."""
+    root = directory()
+    if not root.is_dir():
+        return 0
+    entries = [p for p in root.iterdir() if p.is_dir()]
+    for entry in entries:
+        shutil.rmtree(entry, ignore_errors=True)
+    return len(entries)

@@ -1,0 +1,253 @@
+"""The ``tracetool`` command: click options, one library call, rendering, exit codes.
+
+Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage/input/internal error,
+3 no findings but inconclusive because of lost data.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import polars as pl
+
+import tracetool
+from tracetool import cache, render
+from tracetool.catalogue import formats
+from tracetool.errors import TraceToolError, UnknownName
+
+F = TypeVar("F", bound=Callable[..., Any])
+OUTPUT_SUFFIXES = (".parquet", ".csv", ".json", ".ndjson")
+
+
+class Failure(click.ClickException):
+    """Any error the user can fix; exits 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"tracetool: error: {self.format_message()}", err=True)
+
+
+def errors(func: F) -> F:
+    """Translate library errors into one message and exit code 2, in one place."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TraceToolError as exc:
+            raise Failure(str(exc)) from None
+        except pl.exceptions.PolarsError as exc:
+            raise Failure(f"internal error while processing the input: {exc}") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _format_choice(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and value not in formats():
+        raise click.BadParameter(str(UnknownName("format", value, formats())))
+    return value
+
+
+input_args = click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+format_option = click.option(
+    "--format",
+    "-f",
+    "fmt",
+    callback=_format_choice,
+    metavar="NAME",
+    help="Input format (see `tracetool list formats`); sniffed from content if omitted.",
+)
+cache_option = click.option(
+    "--no-cache", is_flag=True, help="Neither read nor write the Parquet cache of parsed inputs."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(tracetool.__version__, prog_name="tracetool")
+def main() -> None:
+    """Reconstruct what each IOMMU device went through from the traces and logs a kernel
+    left behind (ftrace, trace-cmd, bpftrace, perf, dmesg).
+
+    \b
+    Example:
+      tracetool parse samples/ftrace/x86-default.trace.txt
+    """
+
+
+@main.command()
+@input_args
+@format_option
+@click.option(
+    "--events", "event_names", metavar="NAMES", help="Only these events (comma-separated)."
+)
+@click.option(
+    "--kv", is_flag=True, help="Extract key=value pairs of undeclared events into args.kv."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write all events to FILE (.parquet, .csv, .json or .ndjson).",
+)
+@click.option("--diagnostics", "show_diagnostics", is_flag=True, help="Print every diagnostic.")
+@click.option("--strict", is_flag=True, help="Exit 2 if any line was not understood.")
+@click.option("--limit", default=20, show_default=True, help="Rows to show without -o.")
+@cache_option
+@errors
+def parse(
+    inputs: tuple[str, ...],
+    fmt: str | None,
+    event_names: str | None,
+    kv: bool,
+    output: Path | None,
+    show_diagnostics: bool,
+    strict: bool,
+    limit: int,
+    no_cache: bool,
+) -> None:
+    """Parse inputs into typed events; print the first rows and how every line was
+    accounted for (events, multi-line records, headers, loss markers, diagnostics).
+
+    INPUT is a file, a directory (read recursively), `-` for stdin, or a .gz/.zst file.
+
+    \b
+    Example:
+      tracetool parse samples/ftrace/x86-default.trace.txt
+      tracetool parse samples/trace-cmd/ -o events.parquet
+    """
+    trace = tracetool.parse(list(inputs), fmt, kv=kv, use_cache=not no_cache)
+    events = trace.events
+    if event_names:
+        wanted = [n.strip() for n in event_names.split(",") if n.strip()]
+        events = events.filter(pl.col("event").is_in(wanted))
+    if output:
+        _write(events, output)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        preview = render.events_preview(events.head(limit).collect())
+        click.echo(render.table(preview, flex="body"))
+    diagnostics = trace.diagnostics.collect()
+    for line in render.accounting(trace):
+        click.echo(line, err=True)
+    for line in render.losses_summary(trace.losses.collect()):
+        click.echo(line, err=True)
+    shown = diagnostics.height if show_diagnostics else 5
+    for line in render.diagnostics_summary(diagnostics, limit=shown):
+        click.echo(line, err=True)
+    if strict and diagnostics.height:
+        raise Failure(f"--strict: {diagnostics.height} diagnostic(s); see above")
+
+
+def _write(events: pl.LazyFrame, output: Path) -> None:
+    suffix = output.suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise Failure(
+            f"{output}: unknown output type {suffix!r}; use one of {', '.join(OUTPUT_SUFFIXES)}"
+        )
+    if suffix == ".parquet":
+        events.sink_parquet(output)
+        return
+    df = events.collect()
+    if suffix == ".csv":
+        # CSV has no nested types: args, stack and kv become JSON text.
+        nested = [c for c, t in df.schema.items() if isinstance(t, (pl.Struct, pl.List))]
+        df = df.with_columns(
+            pl.col(c).struct.json_encode()
+            if isinstance(df.schema[c], pl.Struct)
+            else pl.col(c).list.join(" | ")
+            for c in nested
+        )
+        df.write_csv(output)
+    elif suffix == ".json":
+        df.write_json(output)
+    else:
+        df.write_ndjson(output)
+
+
+@main.group(name="list")
+def list_() -> None:
+    """List what tracetool knows: formats, or the events in an input."""
+
+
+@list_.command(name="formats")
+def list_formats() -> None:
+    """The input formats (one TOML file each under parsers/).
+
+    \b
+    Example:
+      tracetool list formats
+    """
+    rows = [
+        {
+            "format": name,
+            "engine": spec.engine,
+            "events": len(spec.events),
+            "description": " ".join(spec.description.split()),
+        }
+        for name, spec in sorted(formats().items())
+    ]
+    click.echo(render.table(pl.DataFrame(rows), flex="description"))
+
+
+@list_.command(name="events")
+@input_args
+@format_option
+@cache_option
+@errors
+def list_events(inputs: tuple[str, ...], fmt: str | None, no_cache: bool) -> None:
+    """Events in the inputs: how many, on how many CPUs and tasks, first and last time,
+    and whether the format declares their fields.
+
+    \b
+    Example:
+      tracetool list events samples/ftrace/x86-default.trace.txt
+    """
+    trace = tracetool.parse(list(inputs), fmt, use_cache=not no_cache)
+    declared = {n for spec in formats().values() for n in spec.events}
+    summary = (
+        trace.events.group_by("event")
+        .agg(
+            count=pl.len(),
+            cpus=pl.col("cpu").n_unique(),
+            tasks=pl.col("pid").n_unique(),
+            first_ts=pl.col("ts").min(),
+            last_ts=pl.col("ts").max(),
+        )
+        .sort("count", "event", descending=[True, False])
+        .collect()
+        .with_columns(
+            fields=pl.col("event")
+            .is_in(list(declared))
+            .replace_strict({True: "declared", False: ""})
+        )
+    )
+    click.echo(render.table(summary, flex="event"))
+    for line in render.accounting(trace):
+        click.echo(line, err=True)
+
+
+@main.group(name="cache")
+def cache_group() -> None:
+    """The Parquet cache of parsed inputs."""
+
+
+@cache_group.command(name="clear")
+def cache_clear() -> None:
+    """Remove every cached parse."""
+    click.echo(f"removed {cache.clear()} cached input(s) from {cache.directory()}")
+
+
+@cache_group.command(name="dir")
+def cache_dir() -> None:
+    """Print where the cache lives."""
+    click.echo(str(cache.directory()))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

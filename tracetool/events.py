@@ -1,0 +1,189 @@
+"""The event model: fixed schemas of the tables every parser produces, and ``Trace``.
+
+``events``       one row per event (columns below; ``args`` holds the typed fields that
+                 ``parsers/*.toml`` declares, ``stack``/``ustack`` the frames of a
+                 ``<stack trace>``/``<user stack trace>`` record attached to the event).
+``diagnostics``  one row per line not understood (``kind = "unparsed"``), or per event
+                 whose payload did not match its declared format (``kind = "args"``; the
+                 event itself is kept).
+``losses``       one row per loss window: a lost-events marker or a header that says the
+                 ring buffer overwrote events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+DTYPES: dict[str, pl.DataType] = {
+    "str": pl.String(),
+    "int": pl.Int64(),
+    "i32": pl.Int32(),
+    "u64": pl.UInt64(),
+    "hex": pl.UInt64(),
+}
+
+# A probe fetch-arg or a generic key=value pair. ``num`` is the value as an integer when
+# it was printed as one (decimal, or 0x-hex up to 64 bits unsigned), so pointers,
+# function handles and negative return codes are all exact.
+KV = pl.List(pl.Struct({"name": pl.String(), "value": pl.String(), "num": pl.Int128()}))
+
+# Fields every probe event (kprobe, kretprobe, fprobe, uprobe, uretprobe) gets.
+PROBE_FIELDS: dict[str, pl.DataType] = {
+    "probe": pl.String(),  # kprobe | kretprobe | uprobe | uretprobe
+    "func": pl.String(),  # the probed function (for a return probe: the one returning)
+    "func_off": pl.UInt64(),
+    "func_size": pl.UInt64(),
+    "mod": pl.String(),
+    "addr": pl.UInt64(),  # uprobe address
+    "site": pl.String(),  # return probes: where the function returned to
+    "kv": KV,
+}
+
+
+def base_columns() -> dict[str, pl.DataType]:
+    """Columns of ``events`` before ``args``, in order."""
+    return {
+        "ts": pl.Int64(),
+        "cpu": pl.Int32(),
+        "pid": pl.Int32(),
+        "tgid": pl.Int32(),
+        "comm": pl.String(),
+        "event": pl.String(),
+        "source": pl.String(),
+        "file": pl.String(),
+        "line": pl.UInt32(),
+        "flags": pl.String(),
+        "body": pl.String(),
+    }
+
+
+def events_schema(args: pl.Struct) -> pl.Schema:
+    """Full ``events`` schema for an ``args`` struct built from the catalogue."""
+    return pl.Schema(
+        {
+            **base_columns(),
+            "args": args,
+            "stack": pl.List(pl.String()),
+            "ustack": pl.List(pl.String()),
+        }
+    )
+
+
+DIAGNOSTICS_SCHEMA = pl.Schema(
+    {
+        "file": pl.String(),
+        "line": pl.UInt32(),
+        "kind": pl.String(),
+        "reason": pl.String(),
+        "text": pl.String(),
+    }
+)
+
+LOSSES_SCHEMA = pl.Schema(
+    {
+        "source": pl.String(),
+        "file": pl.String(),
+        "line": pl.UInt32(),
+        "cpu": pl.Int32(),
+        "start_ts": pl.Int64(),  # null: since the start of the recording
+        "end_ts": pl.Int64(),  # null: until the end of the recording
+        "lost": pl.Int64(),  # null when the marker gives no count
+        "marker": pl.String(),
+    }
+)
+
+ACCOUNTING_KINDS = ("events", "records", "headers", "losses", "diagnostics")
+
+
+@dataclass
+class InputInfo:
+    """What the parser learned about one input: format, dialect, clock, header facts."""
+
+    file: str
+    format: str
+    lines: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    cached: bool = False
+
+    def accounted(self) -> bool:
+        """Every line is one of the accounting kinds."""
+        return sum(self.counts.get(k, 0) for k in ACCOUNTING_KINDS) == self.lines
+
+
+@dataclass
+class Trace:
+    """Parsed inputs: lazy ``events``, ``diagnostics`` and ``losses`` plus per-input facts."""
+
+    events: pl.LazyFrame
+    diagnostics: pl.LazyFrame
+    losses: pl.LazyFrame
+    inputs: list[InputInfo]
+
+    def accounting(self) -> pl.DataFrame:
+        """One row per input: its format and how every line was accounted for."""
+        rows = [
+            {
+                "file": i.file,
+                "format": i.format,
+                "lines": i.lines,
+                **{k: i.counts.get(k, 0) for k in ACCOUNTING_KINDS},
+                "cached": i.cached,
+            }
+            for i in self.inputs
+        ]
+        schema = {
+            "file": pl.String,
+            "format": pl.String,
+            "lines": pl.Int64,
+            **dict.fromkeys(ACCOUNTING_KINDS, pl.Int64),
+            "cached": pl.Boolean,
+        }
+        return pl.DataFrame(rows, schema=schema)
+
+
+def attach_stacks(events: pl.LazyFrame) -> pl.LazyFrame:
+    """Move each ``kernel_stack``/``user_stack`` event's frames onto the event it follows.
+
+    The kernel records a stack as its own entry right after the event that triggered it
+    on the same CPU; the text shows it as ``<stack trace>`` plus `` => `` lines. This
+    joins every stack to the previous other event of the same file and CPU, fills that
+    event's ``stack``/``ustack`` and drops the stack rows.
+    """
+    is_stack = pl.col("event").is_in(["kernel_stack", "user_stack"])
+    owners = (
+        events.filter(~is_stack)
+        .select("file", "cpu", "line")
+        .with_columns(owner=pl.col("line"))
+        .sort("line")
+    )
+    stacks = (
+        events.filter(is_stack)
+        .select("file", "cpu", "line", "stack", "ustack")
+        .sort("line")
+        # Both sides are sorted by line; with "by" polars cannot check that itself.
+        .join_asof(
+            owners, on="line", by=["file", "cpu"], strategy="backward", check_sortedness=False
+        )
+        .group_by("file", "owner")
+        .agg(pl.col("stack").drop_nulls().first(), pl.col("ustack").drop_nulls().first())
+    )
+    return (
+        events.filter(~is_stack)
+        .join(
+            stacks,
+            left_on=["file", "line"],
+            right_on=["file", "owner"],
+            how="left",
+            suffix="_new",
+            maintain_order="left",
+        )
+        .with_columns(
+            stack=pl.coalesce("stack_new", "stack"),
+            ustack=pl.coalesce("ustack_new", "ustack"),
+        )
+        .drop("stack_new", "ustack_new")
+    )

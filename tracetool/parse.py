@@ -1,0 +1,366 @@
+"""Turning inputs into a ``Trace``: chunked, vectorised parsing with full line accounting."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import polars as pl
+
+from tracetool import cache
+from tracetool.catalogue import FormatSpec, args_struct
+from tracetool.events import (
+    DIAGNOSTICS_SCHEMA,
+    LOSSES_SCHEMA,
+    InputInfo,
+    Trace,
+    events_schema,
+)
+from tracetool.ftrace import PRINT_EVENTS, Dialect, classify, extract_args
+from tracetool.inputs import Source, choose_format, expand, head_lines, read_chunks, text_source
+
+_HEADER_FACTS = [
+    ("tracer", re.compile(r"^# tracer: (\S+)")),
+    ("entries", re.compile(r"^# entries-in-buffer/entries-written: (\d+)/(\d+)\s+#P:(\d+)")),
+    ("cpus", re.compile(r"^(?:\S+: )?cpus=(\d+)")),
+    ("version", re.compile(r"^version = (\d+)")),
+    ("corrupted", re.compile(r"^# WARNING: FUNCTION TRACING IS CORRUPTED")),
+]
+# A line that starts a new record: a chunk may be cut just before it.
+# (No "^": match() anchors at its start position, where "^" would not match.)
+_SAFE_LINE = re.compile(
+    rb"(?:\S+: )?\s*\S.*?-\d+\s+(?:\(\s*(?:\d+|-+)\)\s+)?(?:\[\d+\]|\d+\S{4,6}\s)"
+)
+
+UNPARSED = "no context prefix (TASK-PID [CPU] TIMESTAMP:) and not a known header or marker"
+ORPHAN_FRAME = "stack frame with no <stack trace> line before it"
+TRUNCATED = "incomplete last line: the input ends without a newline (a cut-short copy?)"
+ARGS_MISMATCH = "payload does not match the format declared for this event in parsers/{}.toml"
+
+
+@dataclass
+class _Parts:
+    events: list[pl.DataFrame] = field(default_factory=list)
+    diagnostics: list[pl.DataFrame] = field(default_factory=list)
+    losses: list[pl.DataFrame] = field(default_factory=list)
+
+
+def _header_facts(head: list[str]) -> dict[str, object]:
+    meta: dict[str, object] = {}
+    for text in head:
+        for key, pattern in _HEADER_FACTS:
+            m = pattern.match(text)
+            if m and key not in meta:
+                meta[key] = [int(g) if g.isdigit() else g for g in m.groups()] or True
+    entries = meta.pop("entries", None)
+    if isinstance(entries, list):
+        meta.update(entries_in_buffer=entries[0], entries_written=entries[1], ncpus=entries[2])
+    if "tracer" in meta:
+        meta["tracer"] = meta["tracer"][0]  # type: ignore[index]
+    for key in ("cpus", "version"):
+        if key in meta:
+            meta[key] = meta[key][0]  # type: ignore[index]
+    return meta
+
+
+def _chunk(
+    data: bytes, first_line: int, spec: FormatSpec, dialect: Dialect, file: str
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """Parse one chunk of whole lines into events, diagnostics and raw loss rows."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        data = data.decode("utf-8", "replace").encode()
+    lines = pl.scan_lines(data, name="text", row_index_name="line", row_index_offset=first_line)
+    if b"\r" in data:
+        lines = lines.with_columns(pl.col("text").str.strip_suffix("\r"))
+    df = classify(lines, spec, dialect).collect(engine="streaming")
+    df = _fold_records(df, spec)
+    counts = dict(df.group_by("kind").len().iter_rows())
+    ev = df.filter(pl.col("kind") == "event").drop("kind")
+    ev = extract_args(ev.lazy(), spec, dialect).collect(engine="streaming")
+    arg_diags = ev.filter(~pl.col("args_ok")).select(
+        "line", kind=pl.lit("args"), reason=pl.lit(ARGS_MISMATCH.format(spec.name)), text="text"
+    )
+    events = ev.select(
+        *_with_source(spec.name, file), stack=pl.col("frames_k"), ustack=pl.col("frames_u")
+    )
+    diags = pl.concat(
+        [
+            df.filter(pl.col("kind") == "diag").select(
+                "line",
+                kind=pl.lit("unparsed"),
+                reason=pl.when(pl.col("orphan"))
+                .then(pl.lit(ORPHAN_FRAME))
+                .otherwise(pl.lit(UNPARSED)),
+                text="text",
+            ),
+            arg_diags,
+        ]
+    ).with_columns(file=pl.lit(file))
+    losses = df.filter(pl.col("kind") == "loss").select(
+        source=pl.lit(spec.name),
+        file=pl.lit(file),
+        line="line",
+        cpu="loss_cpu",
+        start_ts=pl.lit(None, pl.Int64),
+        end_ts=pl.lit(None, pl.Int64),
+        lost="loss_lost",
+        marker="marker",
+    )
+    tally = {
+        "events": counts.get("event", 0),
+        "records": counts.get("frame", 0) + counts.get("cont", 0),
+        "headers": counts.get("header", 0),
+        "losses": counts.get("loss", 0),
+        "diagnostics": counts.get("diag", 0),
+    }
+    return events, diags.select(DIAGNOSTICS_SCHEMA.names()), losses, tally
+
+
+def _with_source(source: str, file: str) -> list[pl.Expr]:
+    cols = ["ts", "cpu", "pid", "tgid", "comm", "event"]
+    return [
+        *(pl.col(c) for c in cols),
+        pl.lit(source).alias("source"),
+        pl.lit(file).alias("file"),
+        pl.col("line"),
+        pl.col("flags"),
+        pl.col("body"),
+        pl.col("args"),
+    ]
+
+
+def _fold_records(df: pl.DataFrame, spec: FormatSpec) -> pl.DataFrame:
+    """Fold `` => `` frames into the stack event above them and continuation lines of
+    multi-line prints into their event; mark frames with no stack event as diagnostics."""
+    kind, line = pl.col("kind"), pl.col("line")
+    anchor_line = pl.when(kind != "frame").then(line).forward_fill()
+    anchor_event = pl.when(kind != "frame").then(pl.col("event")).forward_fill()
+    stack_anchor = (kind == "frame") & anchor_event.is_in(["kernel_stack", "user_stack"])
+    # A print's text, or a probe's string fetch-arg, may hold newlines: the lines after
+    # it that are not events are its own. Declared events print on one line.
+    single_line = [n for n in spec.events if n not in PRINT_EVENTS]
+    single_line += ["function", "kernel_stack", "user_stack"]
+    prev_ok = pl.when(kind != "diag").then((kind == "event") & ~pl.col("event").is_in(single_line))
+    cont_anchor = pl.when(kind != "diag").then(line).forward_fill()
+    df = df.with_columns(
+        kind=pl.when((kind == "diag") & prev_ok.forward_fill().fill_null(False))
+        .then(pl.lit("cont"))
+        .when((kind == "frame") & ~stack_anchor.fill_null(False))
+        .then(pl.lit("diag"))
+        .otherwise(kind),
+        orphan=(kind == "frame") & ~stack_anchor.fill_null(False),
+        owner=pl.when(kind == "frame").then(anchor_line).otherwise(cont_anchor),
+    )
+    empty = pl.lit(None, pl.List(pl.String))
+    records = df.filter(pl.col("kind").is_in(["frame", "cont"]))
+    if records.is_empty():
+        return df.with_columns(
+            frames_k=pl.when(pl.col("event") == "kernel_stack")
+            .then(pl.lit([], pl.List(pl.String)))
+            .otherwise(empty),
+            frames_u=pl.when(pl.col("event") == "user_stack")
+            .then(pl.lit([], pl.List(pl.String)))
+            .otherwise(empty),
+        )
+    frames = (
+        records.filter(pl.col("kind") == "frame")
+        .group_by("owner", maintain_order=True)
+        .agg(frames=pl.col("text").str.strip_prefix(" =>").str.strip_chars())
+    )
+    conts = (
+        records.filter(pl.col("kind") == "cont")
+        .group_by("owner", maintain_order=True)
+        .agg(more=pl.col("text").str.join("\n"))
+    )
+    df = df.join(frames, left_on="line", right_on="owner", how="left", maintain_order="left").join(
+        conts, left_on="line", right_on="owner", how="left", maintain_order="left"
+    )
+    no_frames = pl.lit([], pl.List(pl.String))
+    return df.with_columns(
+        body=pl.when(pl.col("more").is_not_null())
+        .then(pl.concat_str("body", pl.lit("\n"), "more"))
+        .otherwise("body"),
+        frames_k=pl.when(pl.col("event") == "kernel_stack")
+        .then(pl.coalesce("frames", no_frames))
+        .otherwise(empty),
+        frames_u=pl.when(pl.col("event") == "user_stack")
+        .then(pl.coalesce("frames", no_frames))
+        .otherwise(empty),
+    ).drop("frames", "more")
+
+
+def _parse_stream(
+    source: Source, stream: IO[bytes], format: str | None, kv: bool
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, InputInfo]:
+    chunks = read_chunks(stream, _SAFE_LINE)
+    first = next(chunks, b"")
+    head = head_lines(first)
+    spec = choose_format(source.name, head, format)
+    dialect = Dialect(trace_cmd=spec.name == "trace-cmd", kv=kv)
+    info = InputInfo(file=source.name, format=spec.name, meta=_header_facts(head))
+    parts = _Parts()
+    next_line = 1
+    ends_with_newline = True
+    data: bytes | None = first
+    while data:
+        events, diags, losses, tally = _chunk(data, next_line, spec, dialect, source.name)
+        parts.events.append(events)
+        parts.diagnostics.append(diags)
+        parts.losses.append(losses)
+        for key, value in tally.items():
+            info.counts[key] = info.counts.get(key, 0) + value
+        nlines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        next_line += nlines
+        ends_with_newline = data.endswith(b"\n")
+        data = next(chunks, None)
+    info.lines = next_line - 1
+    events = _concat(parts.events, events_schema(args_struct()))
+    diagnostics = _concat(parts.diagnostics, DIAGNOSTICS_SCHEMA)
+    if not ends_with_newline and info.lines:
+        diagnostics = pl.concat(
+            [
+                diagnostics.filter(pl.col("line") != info.lines),
+                pl.DataFrame(
+                    {
+                        "file": [source.name],
+                        "line": [info.lines],
+                        "kind": ["truncated"],
+                        "reason": [TRUNCATED],
+                        "text": [_last_text(diagnostics, events, info.lines)],
+                    },
+                    schema=DIAGNOSTICS_SCHEMA,
+                ),
+            ]
+        )
+    losses = _loss_windows(_concat(parts.losses, LOSSES_SCHEMA), events, info, spec.name)
+    return events, diagnostics, losses, info
+
+
+def _last_text(diagnostics: pl.DataFrame, events: pl.DataFrame, line: int) -> str:
+    hit = diagnostics.filter(pl.col("line") == line)
+    if hit.height:
+        return str(hit["text"][0])
+    ev = events.filter(pl.col("line") == line)
+    return str(ev["body"][0]) if ev.height else ""
+
+
+def _concat(parts: list[pl.DataFrame], schema: pl.Schema) -> pl.DataFrame:
+    if not parts:
+        return pl.DataFrame(schema=schema)
+    return pl.concat([p.select(schema.names()).cast(schema) for p in parts])
+
+
+def _loss_windows(
+    losses: pl.DataFrame, events: pl.DataFrame, info: InputInfo, source: str
+) -> pl.DataFrame:
+    """Bound every loss marker by the events around it on its CPU; add the header's
+    overwrite loss (entries-written > entries-in-buffer)."""
+    meta = info.meta
+    written, kept = meta.get("entries_written"), meta.get("entries_in_buffer")
+    if isinstance(written, int) and isinstance(kept, int) and written > kept:
+        first_ts = events.select(pl.col("ts").min()).item() if events.height else None
+        losses = pl.concat(
+            [
+                losses,
+                pl.DataFrame(
+                    {
+                        "source": [source],
+                        "file": [info.file],
+                        "line": [3],
+                        "cpu": [None],
+                        "start_ts": [None],
+                        "end_ts": [first_ts],
+                        "lost": [written - kept],
+                        "marker": ["overwritten"],
+                    },
+                    schema=LOSSES_SCHEMA,
+                ),
+            ]
+        )
+    markers = losses.filter(pl.col("cpu").is_not_null())
+    if markers.is_empty():
+        return losses
+    on_cpu = events.select("line", "cpu", "ts").filter(pl.col("ts").is_not_null()).sort("line")
+    markers = markers.sort("line")
+    # Sorted by line above; "by" disables polars' own sortedness check.
+    before = markers.join_asof(
+        on_cpu, on="line", by="cpu", strategy="backward", check_sortedness=False
+    )
+    after = markers.join_asof(
+        on_cpu, on="line", by="cpu", strategy="forward", check_sortedness=False
+    )
+    bounded = markers.with_columns(
+        start_ts=pl.when(pl.col("marker") == "buffer-started").then(None).otherwise(before["ts"]),
+        end_ts=after["ts"],
+    )
+    return pl.concat([losses.filter(pl.col("cpu").is_null()), bounded]).sort("line")
+
+
+def parse(
+    inputs: str | Path | Iterable[str | Path],
+    format: str | None = None,
+    *,
+    kv: bool = False,
+    use_cache: bool = True,
+) -> Trace:
+    """Parse files, directories (recursively), ``-`` (stdin), ``.gz`` and ``.zst`` inputs.
+
+    :param format: a name from ``parsers/``; sniffed from each input's content if omitted.
+    :param kv: extract ``key=value`` pairs of undeclared events into ``args.kv``.
+    :param use_cache: read and write the Parquet cache (never used for stdin).
+    :return: a ``Trace`` whose frames are lazy; ``Trace.inputs`` says what each input was.
+    """
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    frames: list[tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]] = []
+    infos: list[InputInfo] = []
+    for source in expand(list(inputs)):
+        key = cache.key(source, format, kv) if use_cache and source.path else None
+        hit = cache.load(key) if key else None
+        if hit is None:
+            with source.open() as stream:
+                events, diagnostics, losses, info = _parse_stream(source, stream, format, kv)
+            if key:
+                cache.store(key, events, diagnostics, losses, info)
+                hit = cache.load(key)
+                if hit is not None:
+                    hit[3].cached = False
+        if hit is not None:
+            frames.append(hit[:3])
+            infos.append(hit[3])
+        else:
+            frames.append((events.lazy(), diagnostics.lazy(), losses.lazy()))
+            infos.append(info)
+    return _combine(frames, infos)
+
+
+def parse_text(
+    text: str, format: str | None = None, *, kv: bool = False, name: str = "<text>"
+) -> Trace:
+    """Parse a string, as a test or a notebook embeds a log snippet."""
+    source = Source(name, None)
+    events, diagnostics, losses, info = _parse_stream(source, text_source(text), format, kv)
+    return _combine([(events.lazy(), diagnostics.lazy(), losses.lazy())], [info])
+
+
+def _combine(
+    frames: list[tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]], infos: list[InputInfo]
+) -> Trace:
+    if not frames:
+        return Trace(
+            pl.LazyFrame(schema=events_schema(args_struct())),
+            pl.LazyFrame(schema=DIAGNOSTICS_SCHEMA),
+            pl.LazyFrame(schema=LOSSES_SCHEMA),
+            infos,
+        )
+    return Trace(
+        pl.concat([f[0] for f in frames]),
+        pl.concat([f[1] for f in frames]),
+        pl.concat([f[2] for f in frames]),
+        infos,
+    )

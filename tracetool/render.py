@@ -1,0 +1,96 @@
+"""Plain-text renderings for the terminal: tables that fit 80 columns, accounting lines."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+
+import polars as pl
+
+from tracetool.events import ACCOUNTING_KINDS, Trace
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    return str(value).replace("\n", "⏎")
+
+
+def table(df: pl.DataFrame, width: int | None = None, flex: str | None = None) -> str:
+    """A left-aligned table of ``df`` no wider than ``width`` (default: the terminal, at
+    most 80 when not a terminal). The ``flex`` column (default: the last) is truncated
+    with ``…`` to make it fit."""
+    width = width or min(shutil.get_terminal_size((80, 24)).columns, 200)
+    cols = df.columns
+    rows = [[_cell(v) for v in row] for row in df.iter_rows()]
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(cols)]
+    flex_i = cols.index(flex) if flex in cols else len(cols) - 1
+    fixed = sum(w for i, w in enumerate(widths) if i != flex_i) + 2 * (len(cols) - 1)
+    widths[flex_i] = max(8, min(widths[flex_i], width - fixed))
+
+    def fmt(values: Sequence[str]) -> str:
+        out = []
+        for i, v in enumerate(values):
+            w = widths[i]
+            v = v if len(v) <= w else v[: w - 1] + "…"
+            out.append(v.ljust(w) if i < len(values) - 1 else v)
+        return "  ".join(out).rstrip()
+
+    lines = [fmt(cols), fmt(["-" * w for w in widths])]
+    lines.extend(fmt(r) for r in rows)
+    return "\n".join(lines)
+
+
+def events_preview(events: pl.DataFrame) -> pl.DataFrame:
+    """The columns a person scans first: ``ts`` as seconds text (µs digits unless the
+    input had ns), ``comm-pid`` and, for stack records, the frames."""
+    ts = pl.col("ts")
+    ns_digits = 9 if events.filter((ts % 1000) != 0).height else 6
+    frac = (ts % 1_000_000_000).cast(pl.String).str.zfill(9).str.slice(0, ns_digits)
+    frames = pl.coalesce("stack", "ustack")
+    return events.select(
+        pl.col("line"),
+        ts=pl.when(ts.is_null()).then(pl.lit("")).otherwise(pl.format("{}.{}", ts // 1_000_000_000, frac)),
+        cpu=pl.col("cpu"),
+        task=pl.format("{}-{}", "comm", "pid"),
+        event=pl.col("event"),
+        body=pl.when(frames.is_not_null())
+        .then(pl.format("[{} frames] {}", frames.list.len(), frames.list.join(" <- ")))
+        .otherwise(pl.col("body")),
+    )
+
+
+def losses_summary(losses: pl.DataFrame) -> list[str]:
+    """``path:line: CPU n lost m events between t0 and t1`` per loss window."""
+    out = []
+    for r in losses.iter_rows(named=True):
+        cpu = "all CPUs" if r["cpu"] is None else f"CPU {r['cpu']}"
+        count = "events" if r["lost"] is None else f"{r['lost']} events"
+        start = "the start" if r["start_ts"] is None else f"{r['start_ts'] / 1e9:.6f}"
+        end = "the end" if r["end_ts"] is None else f"{r['end_ts'] / 1e9:.6f}"
+        out.append(f"{r['file']}:{r['line']}: {cpu} lost {count} between {start} and {end} ({r['marker']})")
+    return out
+
+
+def accounting(trace: Trace) -> list[str]:
+    """One line per input: how every line was accounted for."""
+    out = []
+    for info in trace.inputs:
+        parts = ", ".join(f"{info.counts.get(k, 0)} {k}" for k in ACCOUNTING_KINDS)
+        status = "all lines accounted" if info.accounted() else "ACCOUNTING MISMATCH"
+        cached = " (from cache)" if info.cached else ""
+        out.append(f"{info.file}: {info.format}, {info.lines} lines: {parts}; {status}{cached}")
+    return out
+
+
+def diagnostics_summary(diagnostics: pl.DataFrame, limit: int = 5) -> list[str]:
+    """``path:line: reason`` for the first few diagnostics, and a count of the rest."""
+    out = [
+        f"{r['file']}:{r['line']}: {r['reason']}: {_cell(r['text'])[:100]}"
+        for r in diagnostics.head(limit).iter_rows(named=True)
+    ]
+    if diagnostics.height > limit:
+        out.append(
+            f"... and {diagnostics.height - limit} more (see `tracetool parse --diagnostics`)"
+        )
+    return out
