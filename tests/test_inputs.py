@@ -49,7 +49,8 @@ def test_unknown_content_lists_known_formats(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("just some prose\nnothing else\n")
     with pytest.raises(
-        InputError, match=r"notes.txt:1: cannot tell the format.*ftrace, trace-cmd.*--format"
+        InputError,
+        match=r"notes.txt:1: cannot tell the format.*ftrace, function-graph, trace-cmd.*--format",
     ):
         tracetool.parse(path)
 

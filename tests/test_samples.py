@@ -14,8 +14,9 @@ import pytest
 from conftest import GOLDENS, SAMPLES
 
 import tracetool
+from tracetool.catalogue import formats
 
-SAMPLE_DIRS = ("ftrace", "trace-cmd")
+SAMPLE_DIRS = tuple(sorted(formats()))
 SAMPLE_FILES = sorted(p for d in SAMPLE_DIRS for p in (SAMPLES / d).glob("*") if p.is_file())
 
 

@@ -139,6 +139,14 @@ def load_format(path: Path, inherited: FormatSpec | None = None) -> FormatSpec:
     for key in ("description", "engine"):
         if key not in raw:
             raise CatalogueError(path, f"missing required key {key!r}")
+    from tracetool.parse import ENGINES  # the registry lives with the engines
+
+    if raw["engine"] not in ENGINES:
+        raise CatalogueError(
+            path,
+            f"unknown engine {raw['engine']!r}{closest(raw['engine'], ENGINES)} "
+            f"(known: {', '.join(sorted(ENGINES))})",
+        )
     events = dict(inherited.events) if inherited else {}
     events.update(_load_events(path, raw.get("events", {})))
     lines = list(inherited.lines) if inherited else []

@@ -76,7 +76,7 @@ def main() -> None:
 
     \b
     Example:
-      tracetool parse samples/ftrace/x86-default.trace.txt
+      tracetool parse samples/ftrace/s390-kprobe-race-v6.0.txt
     """
 
 
@@ -118,7 +118,7 @@ def parse(
 
     \b
     Example:
-      tracetool parse samples/ftrace/x86-default.trace.txt
+      tracetool parse samples/ftrace/s390-kprobe-race-v6.0.txt
       tracetool parse samples/trace-cmd/ -o events.parquet
     """
     trace = tracetool.parse(list(inputs), fmt, kv=kv, use_cache=not no_cache)
@@ -131,7 +131,7 @@ def parse(
         click.echo(f"wrote {output}", err=True)
     else:
         preview = render.events_preview(events.head(limit).collect())
-        click.echo(render.table(preview, flex="body"))
+        click.echo(render.table(preview, flex="body", caps={"task": 18, "event": 20}))
     diagnostics = trace.diagnostics.collect()
     for line in render.accounting(trace):
         click.echo(line, err=True)
@@ -206,7 +206,7 @@ def list_events(inputs: tuple[str, ...], fmt: str | None, no_cache: bool) -> Non
 
     \b
     Example:
-      tracetool list events samples/ftrace/x86-default.trace.txt
+      tracetool list events samples/ftrace/s390-rpcit-flush.txt
     """
     trace = tracetool.parse(list(inputs), fmt, use_cache=not no_cache)
     declared = {n for spec in formats().values() for n in spec.events}

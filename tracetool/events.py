@@ -17,12 +17,15 @@ from typing import Any
 
 import polars as pl
 
+# Field types a parsers/*.toml may declare, and the column type each becomes.
 DTYPES: dict[str, pl.DataType] = {
     "str": pl.String(),
-    "int": pl.Int64(),
+    "int": pl.Int64(),  # decimal, or hex with a 0x prefix
     "i32": pl.Int32(),
     "u64": pl.UInt64(),
-    "hex": pl.UInt64(),
+    "hex": pl.UInt64(),  # hex digits, with or without 0x
+    "usecs": pl.Int64(),  # "12.345" microseconds as printed, to integer nanoseconds
+    "depth": pl.Int32(),  # function_graph indentation after "|": 2 + 2 * depth spaces
 }
 
 # A probe fetch-arg or a generic key=value pair. ``num`` is the value as an integer when

@@ -18,6 +18,7 @@ number of matching lines, not the file size.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import polars as pl
@@ -28,10 +29,13 @@ from tracetool.events import DTYPES, KV, PROBE_FIELDS
 
 # Payload of kprobe/kretprobe/fprobe and uprobe/uretprobe events (print_kprobe_event,
 # print_kretprobe_event, print_uprobe_event): "(sym+off/size)", "(site <- func)",
-# "(0xaddr)" or "(0xaddr <- 0xaddr)", then " name=value" fetch args.
+# "(0xaddr)" or "(0xaddr <- 0xaddr)", then " name=value" fetch args. trace-cmd prints an
+# unresolved kernel ip as bare hex ("(95be0ee18)") and a return probe the other way
+# round: "(func <- site)".
 PROBE = (
     r"^\((?:(?P<func>[^+\s()]+)\+0x(?P<func_off>[0-9a-f]+)/0x(?P<func_size>[0-9a-f]+)"
-    r"(?: \[(?P<mod>[^\]]+)\])?|0x(?P<addr>[0-9a-f]+)|(?P<site>[^\s()]+) <- (?P<ret>[^)\s]+))\)"
+    r"(?: \[(?P<mod>[^\]]+)\])?|(?P<addr>(?:0x)?[0-9a-f]+)"
+    r"|(?P<site>[^\s()]+) <- (?P<ret>[^)\s]+))\)"
     r"(?P<kvtext>(?: .*)?)$"
 )
 KV_PAIR = r"""[\w.\[\]]+=(?:"(?:[^"\\]|\\.)*"|\S*)"""
@@ -144,7 +148,7 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
         & _int(pl.col("f_pid")).is_not_null()
         & _int(pl.col("f_cpu")).is_not_null()
         & timestamp_ns(pl.col("f_ts")).is_not_null()
-        & (pl.col("f_flags").is_null() | pl.col("f_flags").str.len_bytes().is_between(4, 6))
+        & (pl.col("f_flags").is_null() | pl.col("f_flags").str.len_bytes().is_between(4, 7))
         & pl.col("f_tgid").is_null().or_(pl.col("f_tgid").str.len_bytes() > 0)
     )
     lf = lf.with_columns(fast=pl.col("pre_kind").is_null() & ok.fill_null(False))
@@ -173,8 +177,6 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
 
 
 def _group_names(pattern: str) -> list[str]:
-    import re
-
     return list(re.compile(pattern).groupindex)
 
 
@@ -254,15 +256,15 @@ def extract_args(events: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl
         mask = ev == espec.name
         hits: list[pl.Expr] = []
         for pattern in espec.patterns:
-            groups = pl.when(mask).then(body).str.extract_groups(pattern)
+            groups = pl.when(mask).then(body).str.extract_groups(_with_sentinel(pattern))
             names = _group_names(pattern)
-            hit = groups.struct.field(names[0]).is_not_null() if names else mask
+            hit = groups.struct.field(_HIT).is_not_null()
             hits.append(hit)
             for fname in names:
                 value = pl.when(hit).then(groups.struct.field(fname))
                 per_field[fname].append(_typed(value, espec.fields[fname]))
         matched.append(pl.when(mask).then(pl.any_horizontal(hits) if hits else pl.lit(True)))
-    probe = _probe_fields(body)
+    probe = _probe_fields(body, dialect)
     for fname, expr in probe.items():
         per_field[fname].insert(0, expr)
     columns = {
@@ -280,23 +282,49 @@ def extract_args(events: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl
     )
 
 
+_HIT = "tt_hit"
+
+
+def _with_sentinel(pattern: str) -> str:
+    # An empty group that is "" when the pattern matched and null when it did not, since
+    # every real group may legitimately be null (optional parts).
+    flags = re.match(r"^(?:\(\?[a-zA-Z]+\))*", pattern)
+    cut = flags.end() if flags else 0
+    return f"{pattern[:cut]}(?P<{_HIT}>){pattern[cut:]}"
+
+
 def _typed(value: pl.Expr, ftype: str) -> pl.Expr:
     dtype = DTYPES[ftype]
     if ftype == "str":
         return value
     if ftype == "hex":
         return _int(value.str.strip_prefix("0x"), dtype, base=16)
+    if ftype == "int":
+        hexa = _int(value.str.strip_prefix("0x"), dtype, base=16)
+        return pl.when(value.str.starts_with("0x")).then(hexa).otherwise(_int(value, dtype))
+    if ftype == "usecs":
+        parts = value.str.split_exact(".", 1)
+        frac = parts.struct.field("field_1").fill_null("").str.pad_end(3, "0").str.slice(0, 3)
+        return _int(parts.struct.field("field_0")) * 1000 + _int(frac)
+    if ftype == "depth":
+        return ((value.str.len_bytes().cast(pl.Int32) - 2) // 2).cast(dtype)
     return _int(value, dtype)
 
 
-def _probe_fields(body: pl.Expr) -> dict[str, pl.Expr]:
+def _probe_fields(body: pl.Expr, dialect: Dialect) -> dict[str, pl.Expr]:
     # Only payloads that start with "(" can be probe events; syscall entries also do,
     # but the engine already renamed those to sys_enter_*.
     candidate = body.str.starts_with("(") & ~pl.col("event").str.starts_with("sys_enter_")
     g = pl.when(candidate).then(body).str.extract_groups(PROBE)
-    f = g.struct.field
+    groups = {name: g.struct.field(name) for name in _group_names(PROBE)}
+    if dialect.trace_cmd:
+        groups["site"], groups["ret"] = groups["ret"], groups["site"]
+
+    def f(name: str) -> pl.Expr:
+        return groups[name]
+
     is_probe = f("func").is_not_null() | f("addr").is_not_null() | f("site").is_not_null()
-    user = f("addr").is_not_null() | f("site").str.starts_with("0x")
+    user = (f("addr").str.starts_with("0x") | f("site").str.starts_with("0x")).fill_null(False)
     is_return = f("site").is_not_null()
     probe = (
         pl.when(~is_probe)
@@ -310,7 +338,7 @@ def _probe_fields(body: pl.Expr) -> dict[str, pl.Expr]:
         .otherwise(pl.lit("kprobe"))
     )
     hexa = {
-        k: f(k).str.to_integer(base=16, strict=False, dtype=pl.UInt64())
+        k: f(k).str.strip_prefix("0x").str.to_integer(base=16, strict=False, dtype=pl.UInt64())
         for k in ("func_off", "func_size", "addr")
     }
     return {

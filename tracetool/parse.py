@@ -10,7 +10,7 @@ from typing import IO
 
 import polars as pl
 
-from tracetool import cache
+from tracetool import cache, graph
 from tracetool.catalogue import FormatSpec, args_struct
 from tracetool.events import (
     DIAGNOSTICS_SCHEMA,
@@ -21,6 +21,9 @@ from tracetool.events import (
 )
 from tracetool.ftrace import PRINT_EVENTS, Dialect, classify, extract_args
 from tracetool.inputs import Source, choose_format, expand, head_lines, read_chunks, text_source
+
+# The engines a parsers/*.toml may name; each returns the same per-line columns.
+ENGINES = {"ftrace": classify, "function-graph": graph.classify}
 
 _HEADER_FACTS = [
     ("tracer", re.compile(r"^# tracer: (\S+)")),
@@ -77,7 +80,7 @@ def _chunk(
     lines = pl.scan_lines(data, name="text", row_index_name="line", row_index_offset=first_line)
     if b"\r" in data:
         lines = lines.with_columns(pl.col("text").str.strip_suffix("\r"))
-    df = classify(lines, spec, dialect).collect(engine="streaming")
+    df = ENGINES[spec.engine](lines, spec, dialect).collect(engine="streaming")
     df = _fold_records(df, spec)
     counts = dict(df.group_by("kind").len().iter_rows())
     ev = df.filter(pl.col("kind") == "event").drop("kind")

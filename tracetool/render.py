@@ -16,14 +16,21 @@ def _cell(value: object) -> str:
     return str(value).replace("\n", "⏎")
 
 
-def table(df: pl.DataFrame, width: int | None = None, flex: str | None = None) -> str:
+def table(
+    df: pl.DataFrame,
+    width: int | None = None,
+    flex: str | None = None,
+    caps: dict[str, int] | None = None,
+) -> str:
     """A left-aligned table of ``df`` no wider than ``width`` (default: the terminal, at
     most 80 when not a terminal). The ``flex`` column (default: the last) is truncated
-    with ``…`` to make it fit."""
+    with ``…`` to make it fit; ``caps`` limits other columns' widths the same way."""
     width = width or min(shutil.get_terminal_size((80, 24)).columns, 200)
     cols = df.columns
     rows = [[_cell(v) for v in row] for row in df.iter_rows()]
     widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(cols)]
+    for i, c in enumerate(cols):
+        widths[i] = min(widths[i], max(len(c), (caps or {}).get(c, widths[i])))
     flex_i = cols.index(flex) if flex in cols else len(cols) - 1
     fixed = sum(w for i, w in enumerate(widths) if i != flex_i) + 2 * (len(cols) - 1)
     widths[flex_i] = max(8, min(widths[flex_i], width - fixed))
@@ -50,7 +57,9 @@ def events_preview(events: pl.DataFrame) -> pl.DataFrame:
     frames = pl.coalesce("stack", "ustack")
     return events.select(
         pl.col("line"),
-        ts=pl.when(ts.is_null()).then(pl.lit("")).otherwise(pl.format("{}.{}", ts // 1_000_000_000, frac)),
+        ts=pl.when(ts.is_null())
+        .then(pl.lit(""))
+        .otherwise(pl.format("{}.{}", ts // 1_000_000_000, frac)),
         cpu=pl.col("cpu"),
         task=pl.format("{}-{}", "comm", "pid"),
         event=pl.col("event"),
@@ -68,7 +77,9 @@ def losses_summary(losses: pl.DataFrame) -> list[str]:
         count = "events" if r["lost"] is None else f"{r['lost']} events"
         start = "the start" if r["start_ts"] is None else f"{r['start_ts'] / 1e9:.6f}"
         end = "the end" if r["end_ts"] is None else f"{r['end_ts'] / 1e9:.6f}"
-        out.append(f"{r['file']}:{r['line']}: {cpu} lost {count} between {start} and {end} ({r['marker']})")
+        out.append(
+            f"{r['file']}:{r['line']}: {cpu} lost {count} between {start} and {end} ({r['marker']})"
+        )
     return out
 
 

@@ -32,20 +32,29 @@ from pathlib import Path
 import polars as pl
 
 COMMS = [
-    ("kmcheck", 41), ("qemu-system-s39", 5082), ("fio", 2211), ("<idle>", 0),
-    ("kworker/u64:2", 123), ("fio", 2213), ("irq/34-zpci", 212),
+    ("kmcheck", 41),
+    ("qemu-system-s39", 5082),
+    ("fio", 2211),
+    ("<idle>", 0),
+    ("kworker/u64:2", 123),
+    ("fio", 2213),
+    ("irq/34-zpci", 212),
 ]
 FUNCS = [
-    ("zpci_refresh_trans", "__dma_purge_tlb"), ("s390_iommu_attach_device", "__iommu_attach_device"),
-    ("dma_alloc_address", "s390_dma_map_pages"), ("_raw_spin_lock_irqsave", "s390_dma_unmap_pages"),
+    ("zpci_refresh_trans", "__dma_purge_tlb"),
+    ("s390_iommu_attach_device", "__iommu_attach_device"),
+    ("dma_alloc_address", "s390_dma_map_pages"),
+    ("_raw_spin_lock_irqsave", "s390_dma_unmap_pages"),
 ]
 
 
 def _payload(rng: random.Random) -> str:
     r = rng.random()
     if r < 0.22:
-        return ("sched_switch: prev_comm=fio prev_pid=2211 prev_prio=120 prev_state=S ==> "
-                "next_comm=kworker/u64:2 next_pid=123 next_prio=120")
+        return (
+            "sched_switch: prev_comm=fio prev_pid=2211 prev_prio=120 prev_state=S ==> "
+            "next_comm=kworker/u64:2 next_pid=123 next_prio=120"
+        )
     if r < 0.30:
         return f"sched_wakeup: comm=fio pid=2211 prio=120 target_cpu={rng.randint(0, 3):03d}"
     if r < 0.40:
@@ -59,8 +68,10 @@ def _payload(rng: random.Random) -> str:
         a = rng.randint(0, 1 << 30) << 12
         return f"unmap: IOMMU: iova=0x{a:016x} - 0x{a + 4096:016x} size=4096 unmapped_size=4096"
     if r < 0.74:
-        return (f"rpcit: (zpci_refresh_trans+0x0/0x110) fn=0x80a0000000000000 "
-                f"addr=0x{rng.randint(0, 1 << 40):x} range=0x1000")
+        return (
+            f"rpcit: (zpci_refresh_trans+0x0/0x110) fn=0x80a0000000000000 "
+            f"addr=0x{rng.randint(0, 1 << 40):x} range=0x1000"
+        )
     if r < 0.80:
         return f"rpcit_r: (__dma_purge_tlb+0x7c/0x120 <- zpci_refresh_trans) ret={rng.choice((0, 0, 0, -12))}"
     if r < 0.84:
@@ -74,14 +85,18 @@ def generate(path: Path, lines: int, seed: int = 1) -> None:
     rng = random.Random(seed)
     t = 500_000_000_000
     with path.open("w") as out:
-        out.write(f"# tracer: function\n#\n# entries-in-buffer/entries-written: {lines}/{lines}   #P:4\n#\n")
+        out.write(
+            f"# tracer: function\n#\n# entries-in-buffer/entries-written: {lines}/{lines}   #P:4\n#\n"
+        )
         buf = []
         for _ in range(lines):
             t += rng.randint(200, 4000)
             comm, pid = rng.choice(COMMS)
             flags = rng.choice(("d..1.", ".....", "..s1.", "d.h2."))
-            buf.append(f"{comm:>16}-{pid:<7} [{rng.randint(0, 3):03d}] {flags} "
-                       f"{t // 10**9:5d}.{t % 10**9 // 1000:06d}: {_payload(rng)}\n")
+            buf.append(
+                f"{comm:>16}-{pid:<7} [{rng.randint(0, 3):03d}] {flags} "
+                f"{t // 10**9:5d}.{t % 10**9 // 1000:06d}: {_payload(rng)}\n"
+            )
             if len(buf) == 10000:
                 out.write("".join(buf))
                 buf.clear()
@@ -113,13 +128,16 @@ def child_rss(path: Path, cache_dir: Path) -> int:
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )
     env = {**os.environ, "TRACETOOL_CACHE_DIR": str(cache_dir)}
-    out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], env=env, check=True, capture_output=True, text=True
+    ).stdout
     return int(out.strip()) * 1024
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--lines", type=int, default=5_000_000)
     ap.add_argument("--smoke", action="store_true", help="50 k lines, one repetition")
     ap.add_argument("--keep", type=Path, help="generate into (and reuse) this directory")
@@ -155,16 +173,27 @@ def main() -> None:
     events = first.events.select(pl.len()).collect().item()
     result = {
         "file": {"lines": lines, "bytes": size, "events": events},
-        "seconds": {"raw_read": round(raw, 3), "typed_parse": round(typed, 3),
-                    "cached_first": round(first_s, 3), "cached_second": round(second_s, 4)},
-        "throughput_mb_s": {"raw_read": round(size / raw / 1e6, 1), "typed_parse": round(size / typed / 1e6, 1)},
+        "seconds": {
+            "raw_read": round(raw, 3),
+            "typed_parse": round(typed, 3),
+            "cached_first": round(first_s, 3),
+            "cached_second": round(second_s, 4),
+        },
+        "throughput_mb_s": {
+            "raw_read": round(size / raw / 1e6, 1),
+            "typed_parse": round(size / typed / 1e6, 1),
+        },
         "peak_rss_bytes": {"parse": rss, "interpreter_and_imports": baseline_rss},
         "ratios": {
             "typed_vs_raw": round(raw / typed, 3),
             "peak_rss_vs_file": round(rss / size, 3),
             "cache_speedup": round(first_s / second_s, 1),
         },
-        "targets": {"typed_vs_raw": ">= 0.60", "peak_rss_vs_file": "<= 1.0", "cache_speedup": ">= 20"},
+        "targets": {
+            "typed_vs_raw": ">= 0.60",
+            "peak_rss_vs_file": "<= 1.0",
+            "cache_speedup": ">= 20",
+        },
     }
     print(json.dumps(result, indent=2))
 

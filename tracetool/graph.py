@@ -1,0 +1,185 @@
+"""The function_graph engine (kernel/trace/trace_functions_graph.c output).
+
+A graph line is ``[abstime |] CPU) [comm-pid |] [flags |] [mark] [duration us] |  <call>``
+where the call is ``func() {`` (entry), ``func();`` (a leaf: entry and return in one
+line), ``}`` or ``} /* func */`` (return), or ``/* text */`` (a trace_printk or marker).
+Lines become ``funcgraph_entry``/``funcgraph_exit`` events whose payload is the part
+from the duration column on, exactly what ``trace-cmd report`` prints for the same
+events, so one declared pattern extracts ``func``, ``depth``, ``dur`` and ``ret`` from
+both. Context-switch blocks become ``funcgraph_switch`` events, and the task they switch
+to is the task of the CPU's following lines when the proc column is off.
+
+``calls()`` pairs entries with their returns into calls with exact start, end and
+duration.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from tracetool.catalogue import FormatSpec
+from tracetool.ftrace import Dialect, _int, timestamp_ns
+
+SWITCH = (
+    r"^\s*(?:\d+\.\d+ \|\s+)?(?P<cpu>\d+)\)\s+(?P<prev_comm>\S.*?)-(?P<prev_pid>\d+)\s+=>\s+"
+    r"(?P<next_comm>\S.*?)-(?P<next_pid>\d+)\s*$"
+)
+
+
+def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.LazyFrame:
+    """Graph lines into the columns ``ftrace.classify`` returns (same contract)."""
+    t = pl.col("text")
+    g = pl.when(t.str.contains(r"\d\)", literal=False)).then(t).str.extract_groups(spec.line)
+    s = pl.when(t.str.contains("=>", literal=True)).then(t).str.extract_groups(SWITCH)
+    rest = g.struct.field("rest")
+    bar = rest.str.find("|", literal=True)
+    call = rest.str.slice(bar + 1).str.strip_chars()
+    head = rest.str.slice(0, bar).str.strip_chars()
+    proc = g.struct.field("proc").str.strip_chars()
+    proc_parts = proc.str.extract_groups(r"^(?P<comm>.*)-(?P<pid>\d+)$")
+    is_switch = s.struct.field("next_pid").is_not_null()
+    event = (
+        pl.when(is_switch)
+        .then(pl.lit("funcgraph_switch"))
+        .when(rest.is_null())
+        .then(None)
+        .when(head == "==========>")
+        .then(pl.lit("funcgraph_irq_entry"))
+        .when(head == "<==========")
+        .then(pl.lit("funcgraph_irq_exit"))
+        .when(call.str.starts_with("/*") & call.str.ends_with("*/"))
+        .then(pl.lit("funcgraph_comment"))
+        .when(call.str.starts_with("}"))
+        .then(pl.lit("funcgraph_exit"))
+        .when(call.str.ends_with("{") | call.str.contains("();", literal=True))
+        .then(pl.lit("funcgraph_entry"))
+    )
+    sf = s.struct.field
+    kind = (
+        pl.when(t.str.strip_chars() == "")
+        .then(pl.lit("header"))
+        .when(t.str.starts_with("#"))
+        .then(pl.lit("header"))
+        .when(t.str.contains(r"^\s*-{10,}\s*$"))
+        .then(pl.lit("header"))
+        .when(event.is_not_null())
+        .then(pl.lit("event"))
+        .otherwise(pl.lit("diag"))
+    )
+    cpu = pl.coalesce(g.struct.field("cpu"), sf("cpu"))
+    lf = lines.with_columns(
+        kind=kind,
+        event=event,
+        body=pl.when(is_switch)
+        .then(
+            pl.format(
+                "{}-{} => {}-{}", sf("prev_comm"), sf("prev_pid"), sf("next_comm"), sf("next_pid")
+            )
+        )
+        .otherwise(rest),
+        cpu=_int(cpu, pl.Int32()),
+        ts=timestamp_ns(g.struct.field("abs")),
+        flags=g.struct.field("flags"),
+        proc_comm=proc_parts.struct.field("comm").str.strip_chars(),
+        proc_pid=_int(proc_parts.struct.field("pid"), pl.Int32()),
+        next_comm=sf("next_comm"),
+        next_pid=_int(sf("next_pid"), pl.Int32()),
+        prev_comm=sf("prev_comm"),
+        prev_pid=_int(sf("prev_pid"), pl.Int32()),
+    )
+    # Without the proc column, a CPU runs the task its last context switch named.
+    after_comm = pl.col("next_comm").forward_fill().over("cpu")
+    after_pid = pl.col("next_pid").forward_fill().over("cpu")
+    return lf.with_columns(
+        comm=pl.coalesce("proc_comm", "prev_comm", after_comm),
+        pid=pl.coalesce("proc_pid", "prev_pid", after_pid),
+        tgid=pl.lit(None, pl.Int32),
+        loss_cpu=pl.lit(None, pl.Int32),
+        loss_lost=pl.lit(None, pl.Int64),
+        marker=pl.lit(None, pl.String),
+    ).drop("proc_comm", "proc_pid", "next_comm", "next_pid", "prev_comm", "prev_pid")
+
+
+def calls(events: pl.LazyFrame) -> pl.LazyFrame:
+    """Function calls from ``funcgraph_entry``/``funcgraph_exit`` events.
+
+    A return closes the latest open entry at its depth on the same file, CPU and task.
+    Leaves are complete calls by themselves; a return whose entry was not seen
+    (``} /* func */``) still has its exact duration, so its start is end - duration.
+
+    :return: ``file cpu pid comm func depth start_ts end_ts dur entry_line exit_line``;
+        ``start_ts``/``end_ts`` are null without ``funcgraph-abstime``, ``end_ts`` and
+        ``dur`` are null for calls still open when the trace ends.
+    """
+    a = pl.col("args")
+    graph = (
+        events.filter(pl.col("event").is_in(["funcgraph_entry", "funcgraph_exit"]))
+        .select(
+            "file",
+            "cpu",
+            "pid",
+            "comm",
+            "line",
+            "ts",
+            "event",
+            func=a.struct.field("func"),
+            depth=a.struct.field("depth"),
+            dur=a.struct.field("dur"),
+        )
+        .sort("file", "line")
+    )
+    is_entry = pl.col("event") == "funcgraph_entry"
+    leaf = is_entry & pl.col("dur").is_not_null()
+    opener = is_entry & pl.col("dur").is_null()
+    group = ["file", "cpu", "pid", "depth"]
+    paired = graph.with_columns(
+        prev_open=opener.shift(1).over(group),
+        prev_line=pl.col("line").shift(1).over(group),
+        prev_ts=pl.col("ts").shift(1).over(group),
+        prev_func=pl.col("func").shift(1).over(group),
+        next_is_exit=(pl.col("event") == "funcgraph_exit").shift(-1).over(group),
+    )
+    leaves = paired.filter(leaf).select(
+        "file",
+        "cpu",
+        "pid",
+        "comm",
+        "func",
+        "depth",
+        start_ts="ts",
+        end_ts=pl.col("ts") + pl.col("dur"),
+        dur="dur",
+        entry_line="line",
+        exit_line="line",
+    )
+    exits = paired.filter(pl.col("event") == "funcgraph_exit").select(
+        "file",
+        "cpu",
+        "pid",
+        "comm",
+        func=pl.coalesce(pl.when(pl.col("prev_open")).then("prev_func"), "func"),
+        depth="depth",
+        start_ts=pl.coalesce(
+            pl.when(pl.col("prev_open")).then("prev_ts"), pl.col("ts") - pl.col("dur")
+        ),
+        end_ts="ts",
+        dur="dur",
+        entry_line=pl.when(pl.col("prev_open")).then("prev_line"),
+        exit_line="line",
+    )
+    still_open = paired.filter(opener & ~pl.col("next_is_exit").fill_null(False)).select(
+        "file",
+        "cpu",
+        "pid",
+        "comm",
+        "func",
+        "depth",
+        start_ts="ts",
+        end_ts=pl.lit(None, pl.Int64),
+        dur=pl.lit(None, pl.Int64),
+        entry_line="line",
+        exit_line=pl.lit(None, pl.UInt32),
+    )
+    return pl.concat([leaves, exits, still_open]).sort(
+        "file", pl.coalesce("entry_line", "exit_line")
+    )
