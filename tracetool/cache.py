@@ -7,6 +7,7 @@ content and the parse options. Lives in ``$TRACETOOL_CACHE_DIR``, else
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import hashlib
 import json
@@ -19,7 +20,7 @@ import polars as pl
 
 from tracetool import __version__
 from tracetool._builtin import builtin
-from tracetool.events import InputInfo
+from tracetool.events import InputInfo, scan_events
 from tracetool.inputs import Source
 
 
@@ -73,42 +74,59 @@ def load(cache_key: str) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, Inpu
         return None
     info.cached = True
     return (
-        pl.scan_parquet(entry / "events.parquet"),
+        scan_events(str(entry / "events-*.parquet")),
         pl.scan_parquet(entry / "diagnostics.parquet"),
         pl.scan_parquet(entry / "losses.parquet"),
         info,
     )
 
 
-def store(
-    cache_key: str,
-    events: pl.DataFrame,
-    diagnostics: pl.DataFrame,
-    losses: pl.DataFrame,
-    info: InputInfo,
-) -> None:
-    """Write an entry atomically (a crash leaves no half-written entry behind).
-
-    A cache that cannot be written (read-only home, full disk) is not an error: the
-    parse result is still returned, just not kept.
-    """
+def begin() -> Path:
+    """A fresh directory inside the cache root for an entry being written; a parse that
+    dies leaves only a ``.tmp-*`` directory, never a half-written entry."""
     root = directory()
     try:
         root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+        return Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
     except OSError:
-        return
+        # A cache that cannot be written (read-only home, full disk) is not an error:
+        # the parse still happens, in scratch space.
+        return scratch()
+
+
+def commit(
+    tmp: Path, cache_key: str, diagnostics: pl.DataFrame, losses: pl.DataFrame, info: InputInfo
+) -> bool:
+    """Complete the entry begun in ``tmp`` and move it into place atomically."""
     try:
-        events.write_parquet(tmp / "events.parquet", compression="lz4", statistics=True)
         diagnostics.write_parquet(tmp / "diagnostics.parquet")
         losses.write_parquet(tmp / "losses.parquet")
         (tmp / "info.json").write_text(json.dumps(dataclasses.asdict(info)))
-        final = root / cache_key
+        final = directory() / cache_key
         if final.exists():
             shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
+        return True
     except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
+        return False
+
+
+_SCRATCH: list[Path] = []
+
+
+def scratch() -> Path:
+    """A temporary directory for the event parts of an uncached parse (stdin,
+    ``--no-cache``); removed when the process exits."""
+    path = Path(tempfile.mkdtemp(prefix="tracetool-"))
+    if not _SCRATCH:
+        atexit.register(_remove_scratch)
+    _SCRATCH.append(path)
+    return path
+
+
+def _remove_scratch() -> None:
+    for path in _SCRATCH:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def clear() -> int:

@@ -58,69 +58,91 @@ def _int(expr: pl.Expr, dtype: pl.DataType = _INT64, base: int = 10) -> pl.Expr:
     return expr.str.to_integer(base=base, strict=False, dtype=dtype)
 
 
-def timestamp_ns(ts: pl.Expr) -> pl.Expr:
-    """``secs.frac`` (6 digits from the kernel, 9 from ``trace-cmd report -t``) to ns;
-    a bare integer (counter, uptime, x86-tsc clocks) stays as printed."""
-    parts = ts.str.split_exact(".", 1)
-    secs = _int(parts.struct.field("field_0"))
-    frac = parts.struct.field("field_1")
+def timestamp_ns(lf: pl.LazyFrame, column: str, out: str) -> pl.LazyFrame:
+    """Add ``out``: ``column`` as ``secs.frac`` (6 digits from the kernel, 9 from
+    ``trace-cmd report -t``) in ns; a bare integer (counter, uptime, x86-tsc clocks)
+    stays as printed."""
+    parts = pl.col(column).str.split_exact(".", 1)
+    lf = lf.with_columns(
+        __secs=_int(parts.struct.field("field_0")), __frac=parts.struct.field("field_1")
+    )
+    frac = pl.col("__frac")
     scale = pl.lit(10, pl.Int64).pow(9 - frac.str.len_bytes().cast(pl.Int64))
-    return (
+    ns = (
         pl.when(frac.is_null())
-        .then(secs)
+        .then(pl.col("__secs"))
         .when(frac.str.len_bytes() <= 9)
-        .then(secs * 1_000_000_000 + _int(frac) * scale)
+        .then(pl.col("__secs") * 1_000_000_000 + _int(frac) * scale)
         .cast(pl.Int64)
     )
+    return lf.with_columns(**{out: ns}).drop("__secs", "__frac")
 
 
-def _fast_prefix() -> dict[str, pl.Expr]:
+def _fast_prefix(lf: pl.LazyFrame) -> pl.LazyFrame:
     # "%16s-%-7d [(%7d) ][%03d] FLAGS %5lu.%06lu: rest": comm is right-aligned in 16
     # columns (at most 15 chars), so the '-' is at column 16 on every kernel and in
     # trace-cmd. The first "] " closes the CPU field and the first ": " ends the
-    # timestamp, unless the comm contains them; such lines fail validation below.
+    # timestamp, unless the comm contains them; such lines fail validation later.
+    # Each step materialises its columns once, so no find or split runs twice.
     t = pl.col("text")
-    ib = t.str.find("] ", literal=True)
-    ic = t.str.find(": ", literal=True)
-    pidcpu = t.str.slice(17, ib - 17).str.split_exact("[", 1)
-    pidtgid = pidcpu.struct.field("field_0").str.split_exact("(", 1)
-    mid = t.str.slice(ib + 2, ic - ib - 2).str.strip_chars_start(" ").str.splitn(" ", 2)
-    second = mid.struct.field("field_1").str.strip_chars_start(" ")
-    return {
-        "f_ok": (t.str.slice(16, 1) == "-") & (ic > ib),
-        "f_comm": t.str.slice(0, 16).str.strip_chars_start(" "),
-        "f_pid": pidtgid.struct.field("field_0").str.strip_chars_end(" "),
-        "f_tgid": pidtgid.struct.field("field_1").str.strip_chars(" )"),
-        "f_cpu": pidcpu.struct.field("field_1"),
-        "f_flags": pl.when(second.is_not_null()).then(mid.struct.field("field_0")),
-        "f_ts": pl.coalesce(second, mid.struct.field("field_0")),
-        "f_rest": t.str.slice(ic + 2),
-    }
+    ib, ic = pl.col("__ib"), pl.col("__ic")
+    lf = lf.with_columns(
+        __ib=t.str.find("] ", literal=True), __ic=t.str.find(": ", literal=True)
+    ).with_columns(
+        __pidcpu=t.str.slice(17, ib - 17).str.split_exact("[", 1),
+        __mid=t.str.slice(ib + 2, ic - ib - 2).str.strip_chars_start(" ").str.splitn(" ", 2),
+        f_ok=(t.str.slice(16, 1) == "-") & (ic > ib),
+        f_comm=t.str.slice(0, 16).str.strip_chars_start(" "),
+        f_rest=t.str.slice(ic + 2),
+    )
+    pidtgid = pl.col("__pidcpu").struct.field("field_0").str.split_exact("(", 1)
+    second = pl.col("__mid").struct.field("field_1").str.strip_chars_start(" ")
+    first = pl.col("__mid").struct.field("field_0")
+    lf = lf.with_columns(
+        __pidtgid=pidtgid,
+        f_cpu=_int(pl.col("__pidcpu").struct.field("field_1"), pl.Int32()),
+        f_flags=pl.when(second.is_not_null()).then(first),
+        f_ts=pl.coalesce(second, first),
+    ).with_columns(
+        f_pid=_int(
+            pl.col("__pidtgid").struct.field("field_0").str.strip_chars_end(" "), pl.Int32()
+        ),
+        f_tgid=pl.col("__pidtgid").struct.field("field_1").str.strip_chars(" )"),
+    )
+    return timestamp_ns(lf, "f_ts", "f_tsn").drop("__ib", "__ic", "__pidcpu", "__mid", "__pidtgid")
 
 
-def _line_classes(spec: FormatSpec) -> tuple[pl.Expr, dict[str, pl.Expr]]:
-    """Kind and loss fields from the format's ``[[lines]]`` classes."""
+def _line_classes(lf: pl.LazyFrame, spec: FormatSpec) -> pl.LazyFrame:
+    """Add ``class_kind``, ``marker``, ``loss_cpu`` and ``loss_lost`` from the format's
+    ``[[lines]]`` classes; each class's regex runs only on lines with its prefix."""
     t = pl.col("text")
+    stage = {}
+    for i, lc in enumerate(spec.lines):
+        candidate = t.str.starts_with(lc.prefix) if lc.prefix else pl.lit(True)
+        stage[f"__lc{i}"] = (
+            pl.when(candidate).then(t).str.extract_groups(_with_sentinel(lc.pattern))
+        )
+    lf = lf.with_columns(**stage)
     kind: pl.Expr = pl.lit(None, pl.String)
     cpu: pl.Expr = pl.lit(None, pl.String)
     lost: pl.Expr = pl.lit(None, pl.String)
     marker: pl.Expr = pl.lit(None, pl.String)
-    for lc in reversed(spec.lines):
-        candidate = t.str.starts_with(lc.prefix) if lc.prefix else pl.lit(True)
-        masked = pl.when(candidate).then(t)
-        if lc.kind == "loss":
-            groups = masked.str.extract_groups(lc.pattern)
-            names = _group_names(lc.pattern)
-            hit = masked.str.contains(lc.pattern).fill_null(False)
-            if "cpu" in names:
-                cpu = pl.when(hit).then(groups.struct.field("cpu")).otherwise(cpu)
-            if "lost" in names:
-                lost = pl.when(hit).then(groups.struct.field("lost")).otherwise(lost)
-        else:
-            hit = masked.str.contains(lc.pattern).fill_null(False)
+    for i, lc in reversed(list(enumerate(spec.lines))):
+        g = pl.col(f"__lc{i}")
+        hit = g.struct.field(_HIT).is_not_null()
+        names = _group_names(lc.pattern)
+        if lc.kind == "loss" and "cpu" in names:
+            cpu = pl.when(hit).then(g.struct.field("cpu")).otherwise(cpu)
+        if lc.kind == "loss" and "lost" in names:
+            lost = pl.when(hit).then(g.struct.field("lost")).otherwise(lost)
         kind = pl.when(hit).then(pl.lit(lc.kind)).otherwise(kind)
         marker = pl.when(hit).then(pl.lit(lc.name)).otherwise(marker)
-    return kind, {"loss_cpu": _int(cpu, pl.Int32()), "loss_lost": _int(lost), "marker": marker}
+    return lf.with_columns(
+        class_kind=kind,
+        marker=marker,
+        loss_cpu=_int(cpu, pl.Int32()),
+        loss_lost=_int(lost),
+    ).drop(*stage)
 
 
 def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.LazyFrame:
@@ -128,52 +150,58 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
 
     :param lines: ``line`` (UInt32, 1-based) and ``text``.
     :return: ``line text kind comm pid tgid cpu flags ts event body loss_cpu loss_lost
-        marker reason``.
+        marker``.
     """
     t = pl.col("text")
-    class_kind, loss_cols = _line_classes(spec)
+    lf = _line_classes(lines, spec)
     pre = (
         pl.when(t.str.strip_chars() == "")
         .then(pl.lit("header"))
-        .when(class_kind.is_not_null())
-        .then(class_kind)
+        .when(pl.col("class_kind").is_not_null())
+        .then(pl.col("class_kind"))
         .when(t.str.starts_with("#"))
         .then(pl.lit("header"))
         .when(t.str.starts_with(" =>"))
         .then(pl.lit("frame"))
     )
-    lf = lines.with_columns(pre_kind=pre, **loss_cols).with_columns(**_fast_prefix())
+    lf = _fast_prefix(lf.with_columns(pre_kind=pre).drop("class_kind"))
     ok = (
         pl.col("f_ok")
-        & _int(pl.col("f_pid")).is_not_null()
-        & _int(pl.col("f_cpu")).is_not_null()
-        & timestamp_ns(pl.col("f_ts")).is_not_null()
+        & pl.col("f_pid").is_not_null()
+        & pl.col("f_cpu").is_not_null()
+        & pl.col("f_tsn").is_not_null()
         & (pl.col("f_flags").is_null() | pl.col("f_flags").str.len_bytes().is_between(4, 7))
         & pl.col("f_tgid").is_null().or_(pl.col("f_tgid").str.len_bytes() > 0)
     )
     lf = lf.with_columns(fast=pl.col("pre_kind").is_null() & ok.fill_null(False))
-    slow = (
-        pl.when(pl.col("pre_kind").is_null() & ~pl.col("fast"))
+    lf = lf.with_columns(
+        __slow=pl.when(pl.col("pre_kind").is_null() & ~pl.col("fast"))
         .then(t)
         .str.extract_groups(spec.line)
     )
     names = set(_group_names(spec.line))
+    slow = pl.col("__slow")
 
     def group(name: str) -> pl.Expr:
         return slow.struct.field(name) if name in names else pl.lit(None, pl.String)
 
-    cpu_s = pl.coalesce(group("cpu"), group("lcpu"))
-    flags_s = pl.coalesce(group("flags"), group("lflags"))
+    fast = pl.col("fast")
     lf = lf.with_columns(
-        comm=pl.when("fast").then("f_comm").otherwise(group("comm")),
-        pid=_int(pl.when("fast").then("f_pid").otherwise(group("pid")), pl.Int32()),
-        tgid=_int(pl.when("fast").then("f_tgid").otherwise(group("tgid")), pl.Int32()),
-        cpu=_int(pl.when("fast").then("f_cpu").otherwise(cpu_s), pl.Int32()),
-        flags=pl.when("fast").then("f_flags").otherwise(flags_s),
-        ts=timestamp_ns(pl.when("fast").then("f_ts").otherwise(group("ts"))),
-        rest=pl.when("fast").then("f_rest").otherwise(group("rest")),
-    ).drop("f_ok", "f_comm", "f_pid", "f_tgid", "f_cpu", "f_flags", "f_ts", "f_rest")
-    return lf.pipe(_name_events, dialect)
+        comm=pl.when(fast).then("f_comm").otherwise(group("comm")),
+        pid=pl.when(fast).then("f_pid").otherwise(_int(group("pid"), pl.Int32())),
+        tgid=_int(pl.when(fast).then("f_tgid").otherwise(group("tgid")), pl.Int32()),
+        cpu=pl.when(fast)
+        .then("f_cpu")
+        .otherwise(_int(pl.coalesce(group("cpu"), group("lcpu")), pl.Int32())),
+        flags=pl.when(fast).then("f_flags").otherwise(pl.coalesce(group("flags"), group("lflags"))),
+        __slow_ts=pl.when(fast).then(None).otherwise(group("ts")),
+        rest=pl.when(fast).then("f_rest").otherwise(group("rest")),
+    )
+    lf = timestamp_ns(lf, "__slow_ts", "__slow_tsn").with_columns(
+        ts=pl.coalesce(pl.when(fast).then("f_tsn"), "__slow_tsn")
+    )
+    drop = ["f_ok", "f_comm", "f_pid", "f_tgid", "f_cpu", "f_flags", "f_ts", "f_tsn", "f_rest"]
+    return lf.drop(*drop, "__slow", "__slow_ts", "__slow_tsn").pipe(_name_events, dialect)
 
 
 def _group_names(pattern: str) -> list[str]:
@@ -194,38 +222,44 @@ def _name_events(lf: pl.LazyFrame, dialect: Dialect) -> pl.LazyFrame:
         .then(rest.str.replace(r"^([\w.]+)\+0x[0-9a-f]+/0x[0-9a-f]+(?: <[0-9a-f]+>)?: ", "$1: "))
         .otherwise(rest)
     )
-    lf = lf.with_columns(rest=rest).with_columns(name_end=pl.col("rest").str.find(r"[\s:(]"))
-    rest = pl.col("rest")
-    end = pl.col("name_end")
-    name = rest.str.slice(0, end)
+    lf = lf.with_columns(rest=rest).with_columns(__end=pl.col("rest").str.find(r"[\s:(]"))
+    rest, end = pl.col("rest"), pl.col("__end")
+    lf = lf.with_columns(
+        __sep=rest.str.slice(end, 4),
+        __name=rest.str.slice(0, end),
+    )
+    sep, name = pl.col("__sep"), pl.col("__name")
     payload = rest.str.slice(end + 2)
     if dialect.trace_cmd:
         payload = payload.str.strip_chars_start(" ")
     parsed = pl.col("rest").is_not_null() & pl.col("pre_kind").is_null()
     syscall = name.str.strip_prefix("sys_")
+    named = sep.str.starts_with(": ")
+    stack = rest == "<stack trace>"
+    ustack = rest == "<user stack trace>"
     event = (
-        pl.when(rest == "<stack trace>")
+        pl.when(stack)
         .then(pl.lit("kernel_stack"))
-        .when(rest == "<user stack trace>")
+        .when(ustack)
         .then(pl.lit("user_stack"))
-        .when(rest.str.slice(end, 2) == ": ")
+        .when(named)
         .then(name)
-        .when(rest.str.contains(" <-", literal=True) | end.is_null())
+        .when(end.is_null() | rest.str.contains(" <-", literal=True))
         .then(pl.lit("function"))
-        .when(rest.str.slice(end, 1) == "(")
+        .when(sep.str.starts_with("("))
         .then(pl.concat_str(pl.lit("sys_enter_"), syscall))
-        .when(rest.str.slice(end, 4) == " -> ")
+        .when(sep == " -> ")
         .then(pl.concat_str(pl.lit("sys_exit_"), syscall))
         .otherwise(pl.lit("print"))
     )
     body = (
-        pl.when(rest.is_in(["<stack trace>", "<user stack trace>"]))
+        pl.when(stack | ustack)
         .then(pl.lit(""))
-        .when(rest.str.slice(end, 2) == ": ")
+        .when(named)
         .then(payload)
-        .when(rest.str.slice(end, 4) == " -> ")
+        .when(sep == " -> ")
         .then(rest.str.slice(end + 1))
-        .when(rest.str.slice(end, 1) == "(")
+        .when(sep.str.starts_with("("))
         .then(rest.str.slice(end))
         .otherwise(rest)
     )
@@ -240,45 +274,64 @@ def _name_events(lf: pl.LazyFrame, dialect: Dialect) -> pl.LazyFrame:
         kind=kind,
         event=pl.when(parsed).then(event),
         body=pl.when(parsed).then(body),
-    ).drop("pre_kind", "fast", "rest", "name_end")
+    ).drop("pre_kind", "fast", "rest", "__end", "__sep", "__name")
 
 
-def extract_args(events: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.LazyFrame:
+def extract_args(events: pl.DataFrame, spec: FormatSpec, dialect: Dialect) -> pl.DataFrame:
     """Add ``args`` (the struct of all declared fields) and ``args_ok``.
 
-    ``args_ok`` is false for a declared event whose payload matched none of its patterns.
+    Only the patterns of events present in ``events`` run, each once and only on its
+    event's rows. ``args_ok`` is false for a declared event whose payload matched none
+    of its patterns.
     """
     fields = args_fields()
-    per_field: dict[str, list[pl.Expr]] = {name: [] for name in fields}
-    matched: list[pl.Expr] = []
+    present = set(events.get_column("event").unique().drop_nulls().to_list())
     ev, body = pl.col("event"), pl.col("body")
+    stage: dict[str, pl.Expr] = {}
+    plan: list[tuple[str, str, str, dict[str, str]]] = []
     for espec in spec.events.values():
-        mask = ev == espec.name
-        hits: list[pl.Expr] = []
+        if espec.name not in present:
+            continue
         for pattern in espec.patterns:
-            groups = pl.when(mask).then(body).str.extract_groups(_with_sentinel(pattern))
-            names = _group_names(pattern)
-            hit = groups.struct.field(_HIT).is_not_null()
-            hits.append(hit)
-            for fname in names:
-                value = pl.when(hit).then(groups.struct.field(fname))
-                per_field[fname].append(_typed(value, espec.fields[fname]))
-        matched.append(pl.when(mask).then(pl.any_horizontal(hits) if hits else pl.lit(True)))
-    probe = _probe_fields(body, dialect)
-    for fname, expr in probe.items():
-        per_field[fname].insert(0, expr)
-    columns = {
-        name: (pl.coalesce(exprs) if exprs else pl.lit(None)).cast(fields[name]).alias(name)
-        for name, exprs in per_field.items()
-    }
+            column = f"__a{len(plan)}"
+            stage[column] = (
+                pl.when(ev == espec.name).then(body).str.extract_groups(_with_sentinel(pattern))
+            )
+            plan.append((espec.name, column, pattern, espec.fields))
+    # Only payloads that start with "(" can be probe events; syscall entries also do,
+    # but the engine already renamed those to sys_enter_*.
+    candidate = body.str.starts_with("(") & ~ev.str.starts_with("sys_enter_")
+    stage["__probe"] = pl.when(candidate).then(body).str.extract_groups(PROBE)
+    lf = events.lazy().with_columns(**stage)
+
+    per_field: dict[str, list[pl.Expr]] = {name: [] for name in fields}
+    hits: dict[str, list[pl.Expr]] = {}
+    for event_name, column, pattern, types in plan:
+        g = pl.col(column)
+        hit = g.struct.field(_HIT).is_not_null()
+        hits.setdefault(event_name, []).append(hit)
+        for fname in _group_names(pattern):
+            if fname != _HIT:
+                per_field[fname].append(
+                    _typed(pl.when(hit).then(g.struct.field(fname)), types[fname])
+                )
+    lf = lf.with_columns(**_probe_fields(pl.col("__probe"), dialect))
+    for fname in PROBE_FIELDS:
+        per_field[fname].insert(0, pl.col(f"__p_{fname}"))
     if dialect.kv:
-        generic = ~ev.is_in(list(spec.events)) & pl.col("args_kv").is_null()
-        columns["kv"] = pl.coalesce(columns["kv"], _kv(pl.when(generic).then(body)))
+        generic = ~ev.is_in(list(spec.events)) & pl.col("__p_kv").is_null()
+        per_field["kv"].append(_kv(pl.when(generic).then(body)))
+    columns = [
+        (pl.coalesce(exprs) if exprs else pl.lit(None)).cast(fields[name]).alias(name)
+        for name, exprs in per_field.items()
+    ]
+    matched = [pl.when(ev == name).then(pl.any_horizontal(h)) for name, h in hits.items()]
     declared_ok = pl.coalesce(matched) if matched else pl.lit(None, pl.Boolean)
+    scratch = [*stage, *(f"__p_{f}" for f in PROBE_FIELDS)]
     return (
-        events.with_columns(args_kv=probe["kv"])
-        .with_columns(args=pl.struct(list(columns.values())), args_ok=declared_ok.fill_null(True))
-        .drop("args_kv")
+        lf.with_columns(args=pl.struct(columns), args_ok=declared_ok.fill_null(True))
+        .drop(scratch)
+        .collect()
     )
 
 
@@ -311,11 +364,8 @@ def _typed(value: pl.Expr, ftype: str) -> pl.Expr:
     return _int(value, dtype)
 
 
-def _probe_fields(body: pl.Expr, dialect: Dialect) -> dict[str, pl.Expr]:
-    # Only payloads that start with "(" can be probe events; syscall entries also do,
-    # but the engine already renamed those to sys_enter_*.
-    candidate = body.str.starts_with("(") & ~pl.col("event").str.starts_with("sys_enter_")
-    g = pl.when(candidate).then(body).str.extract_groups(PROBE)
+def _probe_fields(g: pl.Expr, dialect: Dialect) -> dict[str, pl.Expr]:
+    """The PROBE_FIELDS (as ``__p_<name>``) from the struct of PROBE's groups."""
     groups = {name: g.struct.field(name) for name in _group_names(PROBE)}
     if dialect.trace_cmd:
         groups["site"], groups["ret"] = groups["ret"], groups["site"]
@@ -342,21 +392,24 @@ def _probe_fields(body: pl.Expr, dialect: Dialect) -> dict[str, pl.Expr]:
         for k in ("func_off", "func_size", "addr")
     }
     return {
-        "probe": probe,
-        "func": pl.coalesce(f("func"), pl.when(~user).then(f("ret"))),
-        "func_off": hexa["func_off"],
-        "func_size": hexa["func_size"],
-        "mod": f("mod"),
-        "addr": pl.coalesce(
-            hexa["addr"],
-            pl.when(user).then(
-                f("ret")
-                .str.strip_prefix("0x")
-                .str.to_integer(base=16, strict=False, dtype=pl.UInt64())
+        f"__p_{name}": expr
+        for name, expr in {
+            "probe": probe,
+            "func": pl.coalesce(f("func"), pl.when(~user).then(f("ret"))),
+            "func_off": hexa["func_off"],
+            "func_size": hexa["func_size"],
+            "mod": f("mod"),
+            "addr": pl.coalesce(
+                hexa["addr"],
+                pl.when(user).then(
+                    f("ret")
+                    .str.strip_prefix("0x")
+                    .str.to_integer(base=16, strict=False, dtype=pl.UInt64())
+                ),
             ),
-        ),
-        "site": f("site"),
-        "kv": pl.when(is_probe).then(_kv(f("kvtext"))),
+            "site": f("site"),
+            "kv": pl.when(is_probe).then(_kv(f("kvtext"))),
+        }.items()
     }
 
 

@@ -78,7 +78,7 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
         )
         .otherwise(rest),
         cpu=_int(cpu, pl.Int32()),
-        ts=timestamp_ns(g.struct.field("abs")),
+        abs_ts=g.struct.field("abs"),
         flags=g.struct.field("flags"),
         proc_comm=proc_parts.struct.field("comm").str.strip_chars(),
         proc_pid=_int(proc_parts.struct.field("pid"), pl.Int32()),
@@ -87,6 +87,7 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
         prev_comm=sf("prev_comm"),
         prev_pid=_int(sf("prev_pid"), pl.Int32()),
     )
+    lf = timestamp_ns(lf, "abs_ts", "ts").drop("abs_ts")
     # Without the proc column, a CPU runs the task its last context switch named.
     after_comm = pl.col("next_comm").forward_fill().over("cpu")
     after_pid = pl.col("next_pid").forward_fill().over("cpu")

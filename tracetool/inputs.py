@@ -15,7 +15,7 @@ from tracetool.catalogue import FormatSpec, formats, get_format
 from tracetool.errors import InputError
 
 SNIFF_LINES = 64
-CHUNK_BYTES = 32 << 20
+CHUNK_BYTES = 4 << 20  # bounds memory: about 90 MB of working set per MB of chunk
 _SKIP_SUFFIXES = {".parquet", ".json", ".csv", ".html", ".png", ".md"}
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 import polars as pl
 
@@ -18,12 +20,17 @@ from tracetool.events import (
     InputInfo,
     Trace,
     events_schema,
+    flatten_args,
+    scan_events,
 )
 from tracetool.ftrace import PRINT_EVENTS, Dialect, classify, extract_args
 from tracetool.inputs import Source, choose_format, expand, head_lines, read_chunks, text_source
 
 # The engines a parsers/*.toml may name; each returns the same per-line columns.
 ENGINES = {"ftrace": classify, "function-graph": graph.classify}
+# Chunks are small and already in memory: the in-memory engine has less setup per call.
+ENGINE: Literal["in-memory"] = "in-memory"
+WORKERS = 2
 
 _HEADER_FACTS = [
     ("tracer", re.compile(r"^# tracer: (\S+)")),
@@ -80,11 +87,11 @@ def _chunk(
     lines = pl.scan_lines(data, name="text", row_index_name="line", row_index_offset=first_line)
     if b"\r" in data:
         lines = lines.with_columns(pl.col("text").str.strip_suffix("\r"))
-    df = ENGINES[spec.engine](lines, spec, dialect).collect(engine="streaming")
+    df = ENGINES[spec.engine](lines, spec, dialect).collect(engine=ENGINE)
     df = _fold_records(df, spec)
     counts = dict(df.group_by("kind").len().iter_rows())
     ev = df.filter(pl.col("kind") == "event").drop("kind")
-    ev = extract_args(ev.lazy(), spec, dialect).collect(engine="streaming")
+    ev = extract_args(ev, spec, dialect)
     arg_diags = ev.filter(~pl.col("args_ok")).select(
         "line", kind=pl.lit("args"), reason=pl.lit(ARGS_MISMATCH.format(spec.name)), text="text"
     )
@@ -198,33 +205,56 @@ def _fold_records(df: pl.DataFrame, spec: FormatSpec) -> pl.DataFrame:
 
 
 def _parse_stream(
-    source: Source, stream: IO[bytes], format: str | None, kv: bool
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, InputInfo]:
+    source: Source, stream: IO[bytes], format: str | None, kv: bool, sink: Path | None
+) -> tuple[pl.LazyFrame, pl.DataFrame, pl.DataFrame, InputInfo]:
+    """Parse one input chunk by chunk. With a ``sink`` directory, each chunk's events go
+    to their own Parquet part as soon as they are parsed, so memory stays bounded by
+    the chunk size; without one (snippets), they stay in memory."""
     chunks = read_chunks(stream, _SAFE_LINE)
     first = next(chunks, b"")
     head = head_lines(first)
     spec = choose_format(source.name, head, format)
     dialect = Dialect(trace_cmd=spec.name == "trace-cmd", kv=kv)
     info = InputInfo(file=source.name, format=spec.name, meta=_header_facts(head))
+    schema = events_schema(args_struct())
     parts = _Parts()
     next_line = 1
     ends_with_newline = True
-    data: bytes | None = first
-    while data:
-        events, diags, losses, tally = _chunk(data, next_line, spec, dialect, source.name)
-        parts.events.append(events)
-        parts.diagnostics.append(diags)
-        parts.losses.append(losses)
-        for key, value in tally.items():
-            info.counts[key] = info.counts.get(key, 0) + value
-        nlines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-        next_line += nlines
-        ends_with_newline = data.endswith(b"\n")
-        data = next(chunks, None)
+    # Polars releases the GIL, so two chunks in flight keep both cores busy; results
+    # are consumed in input order, and at most WORKERS chunks are held at once.
+    pending: deque[Future[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, int]]]] = (
+        deque()
+    )
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        data: bytes | None = first
+        while data or pending:
+            if data and len(pending) < WORKERS:
+                pending.append(pool.submit(_chunk, data, next_line, spec, dialect, source.name))
+                next_line += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+                ends_with_newline = data.endswith(b"\n")
+                data = next(chunks, None)
+                continue
+            events, diags, losses, tally = pending.popleft().result()
+            events = events.select(schema.names()).cast(schema)
+            if sink is not None:
+                name = f"events-{len(parts.diagnostics):06d}.parquet"
+                flatten_args(events).write_parquet(sink / name, compression="lz4")
+            else:
+                parts.events.append(events)
+            parts.diagnostics.append(diags)
+            parts.losses.append(losses)
+            for key, value in tally.items():
+                info.counts[key] = info.counts.get(key, 0) + value
     info.lines = next_line - 1
-    events = _concat(parts.events, events_schema(args_struct()))
+    if sink is not None:
+        if not parts.diagnostics:
+            flatten_args(pl.DataFrame(schema=schema)).write_parquet(sink / "events-000000.parquet")
+        events_lf = scan_events(str(sink / "events-*.parquet"))
+    else:
+        events_lf = _concat(parts.events, schema).lazy()
     diagnostics = _concat(parts.diagnostics, DIAGNOSTICS_SCHEMA)
     if not ends_with_newline and info.lines:
+        last = _last_text(diagnostics, events_lf, info.lines)
         diagnostics = pl.concat(
             [
                 diagnostics.filter(pl.col("line") != info.lines),
@@ -234,21 +264,21 @@ def _parse_stream(
                         "line": [info.lines],
                         "kind": ["truncated"],
                         "reason": [TRUNCATED],
-                        "text": [_last_text(diagnostics, events, info.lines)],
+                        "text": [last],
                     },
                     schema=DIAGNOSTICS_SCHEMA,
                 ),
             ]
         )
-    losses = _loss_windows(_concat(parts.losses, LOSSES_SCHEMA), events, info, spec.name)
-    return events, diagnostics, losses, info
+    losses = _loss_windows(_concat(parts.losses, LOSSES_SCHEMA), events_lf, info, spec.name)
+    return events_lf, diagnostics, losses, info
 
 
-def _last_text(diagnostics: pl.DataFrame, events: pl.DataFrame, line: int) -> str:
+def _last_text(diagnostics: pl.DataFrame, events: pl.LazyFrame, line: int) -> str:
     hit = diagnostics.filter(pl.col("line") == line)
     if hit.height:
         return str(hit["text"][0])
-    ev = events.filter(pl.col("line") == line)
+    ev = events.filter(pl.col("line") == line).select("body").collect()
     return str(ev["body"][0]) if ev.height else ""
 
 
@@ -259,14 +289,14 @@ def _concat(parts: list[pl.DataFrame], schema: pl.Schema) -> pl.DataFrame:
 
 
 def _loss_windows(
-    losses: pl.DataFrame, events: pl.DataFrame, info: InputInfo, source: str
+    losses: pl.DataFrame, events: pl.LazyFrame, info: InputInfo, source: str
 ) -> pl.DataFrame:
     """Bound every loss marker by the events around it on its CPU; add the header's
     overwrite loss (entries-written > entries-in-buffer)."""
     meta = info.meta
     written, kept = meta.get("entries_written"), meta.get("entries_in_buffer")
     if isinstance(written, int) and isinstance(kept, int) and written > kept:
-        first_ts = events.select(pl.col("ts").min()).item() if events.height else None
+        first_ts = events.select(pl.col("ts").min()).collect().item()
         losses = pl.concat(
             [
                 losses,
@@ -288,7 +318,9 @@ def _loss_windows(
     markers = losses.filter(pl.col("cpu").is_not_null())
     if markers.is_empty():
         return losses
-    on_cpu = events.select("line", "cpu", "ts").filter(pl.col("ts").is_not_null()).sort("line")
+    on_cpu = (
+        events.select("line", "cpu", "ts").filter(pl.col("ts").is_not_null()).collect().sort("line")
+    )
     markers = markers.sort("line")
     # Sorted by line above; "by" disables polars' own sortedness check.
     before = markers.join_asof(
@@ -323,21 +355,21 @@ def parse(
     frames: list[tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]] = []
     infos: list[InputInfo] = []
     for source in expand(list(inputs)):
-        key = cache.key(source, format, kv) if use_cache and source.path else None
+        key = cache.key(source, format, kv) if use_cache else None
         hit = cache.load(key) if key else None
         if hit is None:
+            sink = cache.begin() if key else cache.scratch()
             with source.open() as stream:
-                events, diagnostics, losses, info = _parse_stream(source, stream, format, kv)
-            if key:
-                cache.store(key, events, diagnostics, losses, info)
+                events, diagnostics, losses, info = _parse_stream(source, stream, format, kv, sink)
+            if key and cache.commit(sink, key, diagnostics, losses, info):
                 hit = cache.load(key)
                 if hit is not None:
-                    hit[3].cached = False
+                    hit[3].cached = False  # parsed just now, not read from the cache
         if hit is not None:
             frames.append(hit[:3])
             infos.append(hit[3])
         else:
-            frames.append((events.lazy(), diagnostics.lazy(), losses.lazy()))
+            frames.append((events, diagnostics.lazy(), losses.lazy()))
             infos.append(info)
     return _combine(frames, infos)
 
@@ -347,8 +379,8 @@ def parse_text(
 ) -> Trace:
     """Parse a string, as a test or a notebook embeds a log snippet."""
     source = Source(name, None)
-    events, diagnostics, losses, info = _parse_stream(source, text_source(text), format, kv)
-    return _combine([(events.lazy(), diagnostics.lazy(), losses.lazy())], [info])
+    events, diagnostics, losses, info = _parse_stream(source, text_source(text), format, kv, None)
+    return _combine([(events, diagnostics.lazy(), losses.lazy())], [info])
 
 
 def _combine(
