@@ -29,15 +29,25 @@ SWITCH = (
 def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.LazyFrame:
     """Graph lines into the columns ``ftrace.classify`` returns (same contract)."""
     t = pl.col("text")
-    g = pl.when(t.str.contains(r"\d\)", literal=False)).then(t).str.extract_groups(spec.line)
-    s = pl.when(t.str.contains("=>", literal=True)).then(t).str.extract_groups(SWITCH)
-    rest = g.struct.field("rest")
-    bar = rest.str.find("|", literal=True)
-    call = rest.str.slice(bar + 1).str.strip_chars()
-    head = rest.str.slice(0, bar).str.strip_chars()
-    proc = g.struct.field("proc").str.strip_chars()
-    proc_parts = proc.str.extract_groups(r"^(?P<comm>.*)-(?P<pid>\d+)$")
-    is_switch = s.struct.field("next_pid").is_not_null()
+    # Staged: each regex and split runs once and later steps read its columns.
+    lf = lines.with_columns(
+        __g=pl.when(t.str.contains(r"\d\)")).then(t).str.extract_groups(spec.line),
+        __s=pl.when(t.str.contains("=>", literal=True)).then(t).str.extract_groups(SWITCH),
+    )
+    g, sw = pl.col("__g").struct.field, pl.col("__s").struct.field
+    lf = lf.with_columns(
+        __rest=g("rest"),
+        __bar=g("rest").str.find("|", literal=True),
+        __proc=g("proc").str.strip_chars(),
+        __switch=sw("next_pid").is_not_null(),
+    )
+    rest, bar = pl.col("__rest"), pl.col("__bar")
+    lf = lf.with_columns(
+        __call=rest.str.slice(bar + 1).str.strip_chars(),
+        __head=rest.str.slice(0, bar).str.strip_chars(),
+        __procparts=pl.col("__proc").str.extract_groups(r"^(?P<comm>.*)-(?P<pid>\d+)$"),
+    )
+    call, head, is_switch = pl.col("__call"), pl.col("__head"), pl.col("__switch")
     event = (
         pl.when(is_switch)
         .then(pl.lit("funcgraph_switch"))
@@ -54,38 +64,49 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
         .when(call.str.ends_with("{") | call.str.contains("();", literal=True))
         .then(pl.lit("funcgraph_entry"))
     )
-    sf = s.struct.field
+    lf = lf.with_columns(__event=event)
     kind = (
         pl.when(t.str.strip_chars() == "")
         .then(pl.lit("header"))
         .when(t.str.starts_with("#"))
         .then(pl.lit("header"))
-        .when(t.str.contains(r"^\s*-{10,}\s*$"))
+        .when(pl.col("__event").is_null() & t.str.contains(r"^\s*-{10,}\s*$"))
         .then(pl.lit("header"))
-        .when(event.is_not_null())
+        .when(pl.col("__event").is_not_null())
         .then(pl.lit("event"))
         .otherwise(pl.lit("diag"))
     )
-    cpu = pl.coalesce(g.struct.field("cpu"), sf("cpu"))
-    lf = lines.with_columns(
+    proc = pl.col("__procparts").struct.field
+    lf = lf.with_columns(
         kind=kind,
-        event=event,
+        event=pl.col("__event"),
         body=pl.when(is_switch)
         .then(
             pl.format(
-                "{}-{} => {}-{}", sf("prev_comm"), sf("prev_pid"), sf("next_comm"), sf("next_pid")
+                "{}-{} => {}-{}", sw("prev_comm"), sw("prev_pid"), sw("next_comm"), sw("next_pid")
             )
         )
         .otherwise(rest),
-        cpu=_int(cpu, pl.Int32()),
-        abs_ts=g.struct.field("abs"),
-        flags=g.struct.field("flags"),
-        proc_comm=proc_parts.struct.field("comm").str.strip_chars(),
-        proc_pid=_int(proc_parts.struct.field("pid"), pl.Int32()),
-        next_comm=sf("next_comm"),
-        next_pid=_int(sf("next_pid"), pl.Int32()),
-        prev_comm=sf("prev_comm"),
-        prev_pid=_int(sf("prev_pid"), pl.Int32()),
+        cpu=_int(pl.coalesce(g("cpu"), sw("cpu")), pl.Int32()),
+        abs_ts=g("abs"),
+        flags=g("flags"),
+        proc_comm=proc("comm").str.strip_chars(),
+        proc_pid=_int(proc("pid"), pl.Int32()),
+        next_comm=sw("next_comm"),
+        next_pid=_int(sw("next_pid"), pl.Int32()),
+        prev_comm=sw("prev_comm"),
+        prev_pid=_int(sw("prev_pid"), pl.Int32()),
+    ).drop(
+        "__g",
+        "__s",
+        "__rest",
+        "__bar",
+        "__proc",
+        "__switch",
+        "__call",
+        "__head",
+        "__procparts",
+        "__event",
     )
     lf = timestamp_ns(lf, "abs_ts", "ts").drop("abs_ts")
     # Without the proc column, a CPU runs the task its last context switch named.
