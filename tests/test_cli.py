@@ -79,3 +79,11 @@ def test_help_ends_with_sample_examples() -> None:
         assert examples, command
         for example in examples:
             assert (ROOT / example).exists(), example
+
+
+def test_counter_clock_is_called_out() -> None:
+    code, _, err = run(
+        "parse", str(SAMPLES / "ftrace" / "x86-clock-counter.trace.txt"), "--limit", "1"
+    )
+    assert code == 0
+    assert "timestamps are raw clock counts" in err

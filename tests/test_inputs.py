@@ -114,3 +114,24 @@ def test_chunked_parse_matches_single_chunk(
     assert chunked.inputs[0].accounted()
     assert chunked.events.collect().equals(whole)
     assert os.path.getsize(path) > 997 * 10
+
+
+def test_progress_reports_every_byte(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "t.txt"
+    path.write_text(LINE * 500)
+    monkeypatch.setattr("tracetool.inputs.CHUNK_BYTES", 4096)
+    seen: list[int] = []
+    tracetool.parse(path, use_cache=False, progress=seen.append)
+    assert len(seen) > 1
+    assert sum(seen) == path.stat().st_size
+
+
+def test_timestamp_precision_is_stated() -> None:
+    kinds = {
+        "            bash-1    [002] .....   530.500000: x: y\n": "us",
+        "cpus=1\n            bash-1  [000]  2990.647399505: x: y\n": "ns",
+        "            bash-1    [002] ..... 7603865355593: x: y\n": "counter",
+        "# tracer: function_graph\n  2)   8.123 us    |  f();\n": "none",
+    }
+    for text, kind in kinds.items():
+        assert tracetool.parse_text(text).inputs[0].meta["timestamps"] == kind, text

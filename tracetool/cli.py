@@ -121,7 +121,7 @@ def parse(
       tracetool parse samples/ftrace/s390-kprobe-race-v6.0.txt
       tracetool parse samples/trace-cmd/ -o events.parquet
     """
-    trace = tracetool.parse(list(inputs), fmt, kv=kv, use_cache=not no_cache)
+    trace = _parse_with_progress(list(inputs), fmt, kv=kv, use_cache=not no_cache)
     events = trace.events
     if event_names:
         wanted = [n.strip() for n in event_names.split(",") if n.strip()]
@@ -142,6 +142,15 @@ def parse(
         click.echo(line, err=True)
     if strict and diagnostics.height:
         raise Failure(f"--strict: {diagnostics.height} diagnostic(s); see above")
+
+
+def _parse_with_progress(inputs: list[str], fmt: str | None, **options: Any) -> tracetool.Trace:
+    """Parse, with a progress bar on stderr when it is a terminal and the inputs are big."""
+    sizes = [Path(i).stat().st_size for i in inputs if i != "-" and Path(i).is_file()]
+    if not sys.stderr.isatty() or sum(sizes) < 64 << 20:
+        return tracetool.parse(inputs, fmt, **options)
+    with click.progressbar(length=sum(sizes), label="parsing", file=sys.stderr) as bar:
+        return tracetool.parse(inputs, fmt, progress=bar.update, **options)
 
 
 def _write(events: pl.LazyFrame, output: Path) -> None:
@@ -208,7 +217,7 @@ def list_events(inputs: tuple[str, ...], fmt: str | None, no_cache: bool) -> Non
     Example:
       tracetool list events samples/ftrace/s390-rpcit-flush.txt
     """
-    trace = tracetool.parse(list(inputs), fmt, use_cache=not no_cache)
+    trace = _parse_with_progress(list(inputs), fmt, use_cache=not no_cache)
     declared = {n for spec in formats().values() for n in spec.events}
     summary = (
         trace.events.group_by("event")

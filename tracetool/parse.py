@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +76,23 @@ def _header_facts(head: list[str]) -> dict[str, object]:
     return meta
 
 
+def _timestamp_kind(head: list[str], spec: FormatSpec) -> str:
+    """How the input prints time, so nobody mistakes counter ticks for ns or reads more
+    precision into µs text than it has: ``us`` (secs.usecs, the kernel's text),
+    ``ns`` (secs.nsecs, trace-cmd -t), ``counter`` (counter/uptime/x86-tsc clocks: raw
+    ticks, kept as printed in ``ts``), ``none`` (function_graph without abstime)."""
+    grammar = re.compile(spec.line)
+    for text in head:
+        m = grammar.match(text)
+        if m and "ts" in grammar.groupindex:
+            stamp = m.group("ts") or ""
+            frac = stamp.partition(".")[2]
+            return {6: "us", 9: "ns", 0: "counter"}.get(len(frac), f"{len(frac)} digits")
+        if m and "abs" in grammar.groupindex:
+            return "us" if m.group("abs") else "none"
+    return "unknown"
+
+
 def _chunk(
     data: bytes, first_line: int, spec: FormatSpec, dialect: Dialect, file: str
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, int]]:
@@ -122,6 +139,7 @@ def _chunk(
         marker="marker",
     )
     tally = {
+        "bytes": len(data),
         "events": counts.get("event", 0),
         "records": counts.get("frame", 0) + counts.get("cont", 0),
         "headers": counts.get("header", 0),
@@ -205,7 +223,12 @@ def _fold_records(df: pl.DataFrame, spec: FormatSpec) -> pl.DataFrame:
 
 
 def _parse_stream(
-    source: Source, stream: IO[bytes], format: str | None, kv: bool, sink: Path | None
+    source: Source,
+    stream: IO[bytes],
+    format: str | None,
+    kv: bool,
+    sink: Path | None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[pl.LazyFrame, pl.DataFrame, pl.DataFrame, InputInfo]:
     """Parse one input chunk by chunk. With a ``sink`` directory, each chunk's events go
     to their own Parquet part as soon as they are parsed, so memory stays bounded by
@@ -216,6 +239,7 @@ def _parse_stream(
     spec = choose_format(source.name, head, format)
     dialect = Dialect(trace_cmd=spec.name == "trace-cmd", kv=kv)
     info = InputInfo(file=source.name, format=spec.name, meta=_header_facts(head))
+    info.meta["timestamps"] = _timestamp_kind(head, spec)
     schema = events_schema(args_struct())
     parts = _Parts()
     next_line = 1
@@ -235,6 +259,10 @@ def _parse_stream(
                 data = next(chunks, None)
                 continue
             events, diags, losses, tally = pending.popleft().result()
+            if progress is not None:
+                progress(int(tally.pop("bytes")))
+            else:
+                tally.pop("bytes")
             events = events.select(schema.names()).cast(schema)
             if sink is not None:
                 name = f"events-{len(parts.diagnostics):06d}.parquet"
@@ -342,12 +370,14 @@ def parse(
     *,
     kv: bool = False,
     use_cache: bool = True,
+    progress: Callable[[int], None] | None = None,
 ) -> Trace:
     """Parse files, directories (recursively), ``-`` (stdin), ``.gz`` and ``.zst`` inputs.
 
     :param format: a name from ``parsers/``; sniffed from each input's content if omitted.
     :param kv: extract ``key=value`` pairs of undeclared events into ``args.kv``.
     :param use_cache: read and write the Parquet cache (never used for stdin).
+    :param progress: called with the number of bytes of text parsed, chunk by chunk.
     :return: a ``Trace`` whose frames are lazy; ``Trace.inputs`` says what each input was.
     """
     if isinstance(inputs, (str, Path)):
@@ -360,7 +390,9 @@ def parse(
         if hit is None:
             sink = cache.begin() if key else cache.scratch()
             with source.open() as stream:
-                events, diagnostics, losses, info = _parse_stream(source, stream, format, kv, sink)
+                events, diagnostics, losses, info = _parse_stream(
+                    source, stream, format, kv, sink, progress
+                )
             if key and cache.commit(sink, key, diagnostics, losses, info):
                 hit = cache.load(key)
                 if hit is not None:

@@ -83,6 +83,12 @@ def losses_summary(losses: pl.DataFrame) -> list[str]:
     return out
 
 
+_CLOCK_NOTES = {
+    "counter": "; timestamps are raw clock counts (counter/uptime/x86-tsc), not ns",
+    "none": "; no timestamps (function_graph without funcgraph-abstime): durations only",
+}
+
+
 def accounting(trace: Trace) -> list[str]:
     """One line per input: how every line was accounted for."""
     out = []
@@ -90,7 +96,10 @@ def accounting(trace: Trace) -> list[str]:
         parts = ", ".join(f"{info.counts.get(k, 0)} {k}" for k in ACCOUNTING_KINDS)
         status = "all lines accounted" if info.accounted() else "ACCOUNTING MISMATCH"
         cached = " (from cache)" if info.cached else ""
-        out.append(f"{info.file}: {info.format}, {info.lines} lines: {parts}; {status}{cached}")
+        clock = _CLOCK_NOTES.get(str(info.meta.get("timestamps")), "")
+        out.append(
+            f"{info.file}: {info.format}, {info.lines} lines: {parts}; {status}{cached}{clock}"
+        )
     return out
 
 
