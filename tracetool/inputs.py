@@ -82,17 +82,21 @@ def read_chunks(stream: IO[bytes], safe_line: re.Pattern[bytes]) -> Iterator[byt
     """Yield the stream in chunks of whole lines, each cut just before a line that
     starts a new record, so no multi-line record spans two chunks."""
     carry = b""
-    while True:
-        data = stream.read(CHUNK_BYTES)
-        if not data:
-            break
+    data = stream.read(CHUNK_BYTES)
+    while data:
+        following = stream.read(CHUNK_BYTES)
         buf = carry + data
+        if not following:
+            # The end of the input: nothing can continue past it, so no cut.
+            yield buf
+            return
         cut = _safe_cut(buf, safe_line)
-        if cut <= 0:
+        if cut > 0:
+            yield buf[:cut]
+            carry = buf[cut:]
+        else:
             carry = buf
-            continue
-        yield buf[:cut]
-        carry = buf[cut:]
+        data = following
     if carry:
         yield carry
 
