@@ -542,3 +542,22 @@ def test_sym_offset_marker_ip_is_still_tracing_mark_write() -> None:
         "<ffffffff8149895a>: tt: hello\n"
     )
     assert (row["event"], args(row)) == ("tracing_mark_write", {"text": "tt: hello"})
+
+
+def test_latency_format_lines() -> None:
+    # trace_print_lat_context(): "%8.8s-%-7d %3d" + flags + " %4lldus%c: ", as the
+    # latency-format option, the latency tracers and ftrace_dump_on_oops print it.
+    text = (
+        " kmcheck-41        3..... 9876543us : s390_iommu_release_device <-iommu_release_device\n"
+        "qemu-sys-5082      0d..1. 9876556us!: s390_iommu_detach_device <-__iommu_detach_device\n"
+        "  <idle>-0        11d.h2.    0us+: irq_handler_entry: irq=10 name=zpci\n"
+    )
+    trace = tracetool.parse_text(text)
+    assert trace.inputs[0].meta["timestamps"] == "relative-us"
+    got = trace.events.select("comm", "pid", "cpu", "flags", "ts", "event").collect().rows()
+    assert got == [
+        ("kmcheck", 41, 3, ".....", 9_876_543_000, "function"),
+        ("qemu-sys", 5082, 0, "d..1.", 9_876_556_000, "function"),
+        ("<idle>", 0, 11, "d.h2.", 0, "irq_handler_entry"),
+    ]
+    assert trace.diagnostics.collect().is_empty()

@@ -61,7 +61,7 @@ class FormatSpec:
     engine: str
     sniff: tuple[str, ...]
     sniff_strong: tuple[str, ...]
-    line: str
+    line: tuple[str, ...]  # alternative grammars, tried in order
     lines: tuple[LineClass, ...]
     events: dict[str, EventSpec]
 
@@ -158,9 +158,10 @@ def load_format(path: Path, inherited: FormatSpec | None = None) -> FormatSpec:
             raise CatalogueError(path, f"lines[{i}]: kind must be one of {sorted(_LINE_KINDS)}")
         _check_regex(path, f"lines[{i}].pattern", spec["pattern"])
         lines.append(LineClass(spec["name"], spec["kind"], spec.get("prefix", ""), spec["pattern"]))
-    line = raw.get("line", inherited.line if inherited else "")
-    if line:
-        _check_regex(path, "line", line)
+    line = raw.get("line", list(inherited.line) if inherited else [])
+    line = [line] if isinstance(line, str) else list(line)
+    for i, grammar in enumerate(line):
+        _check_regex(path, f"line[{i}]", grammar)
     return FormatSpec(
         name=path.stem,
         path=path,
@@ -168,7 +169,7 @@ def load_format(path: Path, inherited: FormatSpec | None = None) -> FormatSpec:
         engine=raw["engine"],
         sniff=tuple(raw.get("sniff", [])),
         sniff_strong=tuple(raw.get("sniff_strong", [])),
-        line=line,
+        line=tuple(line),
         lines=tuple(lines),
         events=events,
     )

@@ -174,16 +174,21 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
         & pl.col("f_tgid").is_null().or_(pl.col("f_tgid").str.len_bytes() > 0)
     )
     lf = lf.with_columns(fast=pl.col("pre_kind").is_null() & ok.fill_null(False))
-    lf = lf.with_columns(
-        __slow=pl.when(pl.col("pre_kind").is_null() & ~pl.col("fast"))
-        .then(t)
-        .str.extract_groups(spec.line)
-    )
-    names = set(_group_names(spec.line))
-    slow = pl.col("__slow")
+    # Lines slicing could not take apart go through the format's grammars in order;
+    # each grammar sees only the lines no earlier one matched.
+    slow_cols: list[tuple[str, list[str]]] = []
+    unmatched = pl.col("pre_kind").is_null() & ~pl.col("fast")
+    for i, grammar in enumerate(spec.line):
+        column = f"__slow{i}"
+        lf = lf.with_columns(
+            **{column: pl.when(unmatched).then(t).str.extract_groups(_with_sentinel(grammar))}
+        )
+        slow_cols.append((column, _group_names(grammar)))
+        unmatched = unmatched & pl.col(column).struct.field(_HIT).is_null()
 
     def group(name: str) -> pl.Expr:
-        return slow.struct.field(name) if name in names else pl.lit(None, pl.String)
+        found = [pl.col(c).struct.field(name) for c, names in slow_cols if name in names]
+        return pl.coalesce(found) if found else pl.lit(None, pl.String)
 
     fast = pl.col("fast")
     lf = lf.with_columns(
@@ -195,13 +200,18 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
         .otherwise(_int(pl.coalesce(group("cpu"), group("lcpu")), pl.Int32())),
         flags=pl.when(fast).then("f_flags").otherwise(pl.coalesce(group("flags"), group("lflags"))),
         __slow_ts=pl.when(fast).then(None).otherwise(group("ts")),
+        # Latency format: microseconds since the buffer's time_start, not since boot.
+        __lat_ns=_int(group("lat_us")) * 1000,
         rest=pl.when(fast).then("f_rest").otherwise(group("rest")),
     )
     lf = timestamp_ns(lf, "__slow_ts", "__slow_tsn").with_columns(
-        ts=pl.coalesce(pl.when(fast).then("f_tsn"), "__slow_tsn")
+        ts=pl.coalesce(pl.when(fast).then("f_tsn"), "__slow_tsn", "__lat_ns")
     )
     drop = ["f_ok", "f_comm", "f_pid", "f_tgid", "f_cpu", "f_flags", "f_ts", "f_tsn", "f_rest"]
-    return lf.drop(*drop, "__slow", "__slow_ts", "__slow_tsn").pipe(_name_events, dialect)
+    scratch = [c for c, _ in slow_cols]
+    return lf.drop(*drop, *scratch, "__slow_ts", "__slow_tsn", "__lat_ns").pipe(
+        _name_events, dialect
+    )
 
 
 def _group_names(pattern: str) -> list[str]:

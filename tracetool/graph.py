@@ -31,7 +31,7 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
     t = pl.col("text")
     # Staged: each regex and split runs once and later steps read its columns.
     lf = lines.with_columns(
-        __g=pl.when(t.str.contains(r"\d\)")).then(t).str.extract_groups(spec.line),
+        __g=pl.when(t.str.contains(r"\d\)")).then(t).str.extract_groups(spec.line[0]),
         __s=pl.when(t.str.contains("=>", literal=True)).then(t).str.extract_groups(SWITCH),
     )
     g, sw = pl.col("__g").struct.field, pl.col("__s").struct.field

@@ -80,16 +80,20 @@ def _timestamp_kind(head: list[str], spec: FormatSpec) -> str:
     """How the input prints time, so nobody mistakes counter ticks for ns or reads more
     precision into µs text than it has: ``us`` (secs.usecs, the kernel's text),
     ``ns`` (secs.nsecs, trace-cmd -t), ``counter`` (counter/uptime/x86-tsc clocks: raw
-    ticks, kept as printed in ``ts``), ``none`` (function_graph without abstime)."""
-    grammar = re.compile(spec.line)
+    ticks, kept as printed in ``ts``), ``relative-us`` (latency format: µs since the
+    buffer was reset, not since boot), ``none`` (function_graph without abstime)."""
+    grammars = [re.compile(g) for g in spec.line]
     for text in head:
-        m = grammar.match(text)
-        if m and "ts" in grammar.groupindex:
-            stamp = m.group("ts") or ""
-            frac = stamp.partition(".")[2]
-            return {6: "us", 9: "ns", 0: "counter"}.get(len(frac), f"{len(frac)} digits")
-        if m and "abs" in grammar.groupindex:
-            return "us" if m.group("abs") else "none"
+        for grammar in grammars:
+            m = grammar.match(text)
+            if m and "ts" in grammar.groupindex:
+                stamp = m.group("ts") or ""
+                frac = stamp.partition(".")[2]
+                return {6: "us", 9: "ns", 0: "counter"}.get(len(frac), f"{len(frac)} digits")
+            if m and "lat_us" in grammar.groupindex:
+                return "relative-us"
+            if m and "abs" in grammar.groupindex:
+                return "us" if m.group("abs") else "none"
     return "unknown"
 
 
