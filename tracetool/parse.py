@@ -97,6 +97,19 @@ def _timestamp_kind(head: list[str], spec: FormatSpec) -> str:
     return "unknown"
 
 
+def _chunk_to(
+    part: Path | None, schema: pl.Schema, *args: object
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """``_chunk``, then the events in the fixed schema, written to ``part`` if given
+    (in the worker, so writing overlaps parsing)."""
+    events, diags, losses, tally = _chunk(*args)  # type: ignore[arg-type]
+    events = events.select(schema.names()).cast(schema)
+    if part is not None:
+        flatten_args(events).write_parquet(part, compression="lz4")
+        events = events.clear()
+    return events, diags, losses, tally
+
+
 def _chunk(
     data: bytes, first_line: int, spec: FormatSpec, dialect: Dialect, file: str
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, int]]:
@@ -253,11 +266,17 @@ def _parse_stream(
     pending: deque[Future[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, int]]]] = (
         deque()
     )
+    submitted = 0
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         data: bytes | None = first
         while data or pending:
             if data and len(pending) < WORKERS:
-                pending.append(pool.submit(_chunk, data, next_line, spec, dialect, source.name))
+                part = sink / f"events-{submitted:06d}.parquet" if sink is not None else None
+                job = pool.submit(
+                    _chunk_to, part, schema, data, next_line, spec, dialect, source.name
+                )
+                pending.append(job)
+                submitted += 1
                 next_line += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
                 ends_with_newline = data.endswith(b"\n")
                 data = next(chunks, None)
@@ -267,11 +286,7 @@ def _parse_stream(
                 progress(int(tally.pop("bytes")))
             else:
                 tally.pop("bytes")
-            events = events.select(schema.names()).cast(schema)
-            if sink is not None:
-                name = f"events-{len(parts.diagnostics):06d}.parquet"
-                flatten_args(events).write_parquet(sink / name, compression="lz4")
-            else:
+            if sink is None:
                 parts.events.append(events)
             parts.diagnostics.append(diags)
             parts.losses.append(losses)
