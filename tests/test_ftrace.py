@@ -561,3 +561,22 @@ def test_latency_format_lines() -> None:
         ("<idle>", 0, 11, "d.h2.", 0, "irq_handler_entry"),
     ]
     assert trace.diagnostics.collect().is_empty()
+
+
+def test_latency_format_with_counter_clock_and_verbose() -> None:
+    counter = tracetool.parse_text(
+        " kmcheck-41        3.....   77: s390_iommu_release_device <-iommu_release_device\n"
+    )
+    assert counter.inputs[0].meta["timestamps"] == "relative-counter"
+    assert counter.events.select("ts", "cpu", "event").collect().row(0) == (77, 3, "function")
+    # verbose: "%16s %7d %3d %d %08x %08lx " then "[%08llx] %ld.%03ldms (+%ld.%03ldms): "
+    line = (
+        f"{'kmcheck':>16s} {41:7d} {3:3d} {1:d} {0:08x} {0x2A:08x} "
+        f"[{531000087:08x}] {9876:d}.{543:03d}ms (+{0:d}.{13:03d}ms): "
+        "s390_iommu_release_device <-iommu_release_device\n"
+    )
+    verbose = tracetool.parse_text(line)
+    assert verbose.inputs[0].meta["timestamps"] == "us"
+    row = verbose.events.select("comm", "pid", "cpu", "flags", "ts", "event").collect().row(0)
+    assert row == ("kmcheck", 41, 3, "1", 531_000_087_000, "function")
+    assert verbose.diagnostics.collect().is_empty()

@@ -200,8 +200,13 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
         .otherwise(_int(pl.coalesce(group("cpu"), group("lcpu")), pl.Int32())),
         flags=pl.when(fast).then("f_flags").otherwise(pl.coalesce(group("flags"), group("lflags"))),
         __slow_ts=pl.when(fast).then(None).otherwise(group("ts")),
-        # Latency format: microseconds since the buffer's time_start, not since boot.
-        __lat_ns=_int(group("lat_us")) * 1000,
+        # Latency format: microseconds since the buffer's time_start, not since boot,
+        # or a raw count with non-ns clocks; with verbose, absolute microseconds in hex.
+        __lat_ns=pl.coalesce(
+            _int(group("lat_us")) * 1000,
+            _int(group("lat_count")),
+            _int(group("abs_us_hex"), base=16) * 1000,
+        ),
         rest=pl.when(fast).then("f_rest").otherwise(group("rest")),
     )
     lf = timestamp_ns(lf, "__slow_ts", "__slow_tsn").with_columns(

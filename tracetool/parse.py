@@ -91,7 +91,9 @@ def _timestamp_kind(head: list[str], spec: FormatSpec) -> str:
                 frac = stamp.partition(".")[2]
                 return {6: "us", 9: "ns", 0: "counter"}.get(len(frac), f"{len(frac)} digits")
             if m and "lat_us" in grammar.groupindex:
-                return "relative-us"
+                return "relative-us" if m.group("lat_us") else "relative-counter"
+            if m and "abs_us_hex" in grammar.groupindex:
+                return "us"
             if m and "abs" in grammar.groupindex:
                 return "us" if m.group("abs") else "none"
     return "unknown"

@@ -87,6 +87,7 @@ _CLOCK_NOTES = {
     "counter": "; timestamps are raw clock counts (counter/uptime/x86-tsc), not ns",
     "none": "; no timestamps (function_graph without funcgraph-abstime): durations only",
     "relative-us": "; latency format: timestamps are µs since the buffer was reset, not since boot",
+    "relative-counter": "; latency format: timestamps are raw counts since the buffer was reset",
 }
 
 
