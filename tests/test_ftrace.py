@@ -580,3 +580,31 @@ def test_latency_format_with_counter_clock_and_verbose() -> None:
     row = verbose.events.select("comm", "pid", "cpu", "flags", "ts", "event").collect().row(0)
     assert row == ("kmcheck", 41, 3, "1", 531_000_087_000, "function")
     assert verbose.diagnostics.collect().is_empty()
+
+
+def test_nocontext_info_lines_are_events_without_context() -> None:
+    text = (
+        "# tracer: nop\n#\n"
+        "sched_switch: prev_comm=bash prev_pid=1 prev_prio=120 prev_state=S ==> next_comm=dd next_pid=2 next_prio=120\n"
+        "sched_wakeup: comm=dd pid=2 prio=120 target_cpu=000\n"
+    )
+    trace = tracetool.parse_text(text)
+    assert trace.inputs[0].meta["timestamps"] == "none"
+    got = (
+        trace.events.select("ts", "cpu", "pid", "event", pl.col("args").struct.field("next_pid"))
+        .collect()
+        .rows()
+    )
+    assert got == [(None, None, None, "sched_switch", 2), (None, None, None, "sched_wakeup", None)]
+    assert trace.diagnostics.collect().is_empty()
+
+
+def test_prose_is_not_taken_for_nocontext_events() -> None:
+    # (After a declared single-line event, so it cannot be a print's continuation.)
+    text = (
+        "            bash-4411    [002] .....   530.500000: sched_wakeup: comm=a pid=1 prio=120 target_cpu=002\n"
+        "Note: this line is prose\n"
+    )
+    trace = tracetool.parse_text(text)
+    assert trace.events.collect().height == 1
+    assert trace.diagnostics.collect()["text"].to_list() == ["Note: this line is prose"]

@@ -25,6 +25,7 @@ _FORMAT_KEYS = {
     "lines",
     "events",
     "examples",
+    "nocontext",
 }
 _EVENT_KEYS = {"pattern", "fields", "device", "description"}
 _LINE_KEYS = {"name", "kind", "prefix", "pattern", "description"}
@@ -63,6 +64,7 @@ class FormatSpec:
     sniff_strong: tuple[str, ...]
     line: tuple[str, ...]  # alternative grammars, tried in order
     lines: tuple[LineClass, ...]
+    nocontext: str | None  # grammar of prefix-less lines (ftrace's nocontext-info)
     events: dict[str, EventSpec]
 
     def sniff_score(self, head: list[str]) -> int:
@@ -126,6 +128,13 @@ def _load_events(path: Path, raw: dict[str, Any]) -> dict[str, EventSpec]:
     return events
 
 
+def _nocontext(path: Path, raw: dict[str, Any], inherited: FormatSpec | None) -> str | None:
+    grammar = raw.get("nocontext", inherited.nocontext if inherited else None)
+    if grammar is not None:
+        _check_regex(path, "nocontext", grammar)
+    return grammar
+
+
 def load_format(path: Path, inherited: FormatSpec | None = None) -> FormatSpec:
     """Load and validate one format file."""
     try:
@@ -171,6 +180,7 @@ def load_format(path: Path, inherited: FormatSpec | None = None) -> FormatSpec:
         sniff_strong=tuple(raw.get("sniff_strong", [])),
         line=tuple(line),
         lines=tuple(lines),
+        nocontext=_nocontext(path, raw, inherited),
         events=events,
     )
 

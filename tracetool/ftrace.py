@@ -48,6 +48,7 @@ class Dialect:
 
     trace_cmd: bool = False
     kv: bool = False  # generic key=value extraction for undeclared events
+    nocontext: bool = False  # lines carry no context prefix (option nocontext-info)
 
 
 _INT64 = pl.Int64()
@@ -178,7 +179,10 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
     # each grammar sees only the lines no earlier one matched.
     slow_cols: list[tuple[str, list[str]]] = []
     unmatched = pl.col("pre_kind").is_null() & ~pl.col("fast")
-    for i, grammar in enumerate(spec.line):
+    grammars = list(spec.line)
+    if dialect.nocontext and spec.nocontext:
+        grammars.append(spec.nocontext)
+    for i, grammar in enumerate(grammars):
         column = f"__slow{i}"
         lf = lf.with_columns(
             **{column: pl.when(unmatched).then(t).str.extract_groups(_with_sentinel(grammar))}

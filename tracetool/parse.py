@@ -76,6 +76,18 @@ def _header_facts(head: list[str]) -> dict[str, object]:
     return meta
 
 
+def _is_nocontext(head: list[str], spec: FormatSpec) -> bool:
+    """True when no head line has a context prefix but several are bare ``event: ...``
+    lines, as the nocontext-info option prints them."""
+    if not spec.nocontext:
+        return False
+    body = [t for t in head if t.strip() and not t.startswith("#")]
+    if any(re.match(g, t) for g in spec.line for t in body):
+        return False
+    bare = sum(1 for t in body if re.match(spec.nocontext, t))
+    return bare >= 2 and bare >= len(body) // 2
+
+
 def _timestamp_kind(head: list[str], spec: FormatSpec) -> str:
     """How the input prints time, so nobody mistakes counter ticks for ns or reads more
     precision into µs text than it has: ``us`` (secs.usecs, the kernel's text),
@@ -256,9 +268,10 @@ def _parse_stream(
     first = next(chunks, b"")
     head = head_lines(first)
     spec = choose_format(source.name, head, format)
-    dialect = Dialect(trace_cmd=spec.name == "trace-cmd", kv=kv)
+    nocontext = _is_nocontext(head, spec)
+    dialect = Dialect(trace_cmd=spec.name == "trace-cmd", kv=kv, nocontext=nocontext)
     info = InputInfo(file=source.name, format=spec.name, meta=_header_facts(head))
-    info.meta["timestamps"] = _timestamp_kind(head, spec)
+    info.meta["timestamps"] = "none" if nocontext else _timestamp_kind(head, spec)
     schema = events_schema(args_struct())
     parts = _Parts()
     next_line = 1

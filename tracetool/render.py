@@ -85,7 +85,7 @@ def losses_summary(losses: pl.DataFrame) -> list[str]:
 
 _CLOCK_NOTES = {
     "counter": "; timestamps are raw clock counts (counter/uptime/x86-tsc), not ns",
-    "none": "; no timestamps (function_graph without funcgraph-abstime): durations only",
+    "none": "; no timestamps in this input (nocontext-info, or function_graph without abstime)",
     "relative-us": "; latency format: timestamps are µs since the buffer was reset, not since boot",
     "relative-counter": "; latency format: timestamps are raw counts since the buffer was reset",
 }
