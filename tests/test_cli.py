@@ -87,3 +87,12 @@ def test_counter_clock_is_called_out() -> None:
     )
     assert code == 0
     assert "timestamps are raw clock counts" in err
+
+
+def test_list_events_says_how_fields_are_typed() -> None:
+    code, out, _ = run("list", "events", str(SAMPLES / "ftrace" / "s390-rpcit-flush.txt"))
+    assert code == 0
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
+    assert rows["rpcit"][-1] == "probe"
+    assert rows["block_rq_issue"][-1] == "declared"
+    assert rows["rpcit"][4] == "620.000100"  # first time, as seconds

@@ -17,7 +17,7 @@ import polars as pl
 
 from tracetool.catalogue import formats, get_format
 from tracetool.errors import InputError, StrictError, TraceToolError, UnknownName
-from tracetool.events import InputInfo, Trace, attach_stacks
+from tracetool.events import InputInfo, Trace, attach_stacks, event_summary
 from tracetool.parse import parse, parse_text
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "TraceToolError",
     "UnknownName",
     "attach_stacks",
+    "event_summary",
     "formats",
     "get_format",
     "parse",

@@ -218,23 +218,9 @@ def list_events(inputs: tuple[str, ...], fmt: str | None, no_cache: bool) -> Non
       tracetool list events samples/ftrace/s390-rpcit-flush.txt
     """
     trace = _parse_with_progress(list(inputs), fmt, use_cache=not no_cache)
-    declared = {n for spec in formats().values() for n in spec.events}
-    summary = (
-        trace.events.group_by("event")
-        .agg(
-            count=pl.len(),
-            cpus=pl.col("cpu").n_unique(),
-            tasks=pl.col("pid").n_unique(),
-            first_ts=pl.col("ts").min(),
-            last_ts=pl.col("ts").max(),
-        )
-        .sort("count", "event", descending=[True, False])
-        .collect()
-        .with_columns(
-            fields=pl.col("event")
-            .is_in(list(declared))
-            .replace_strict({True: "declared", False: ""})
-        )
+    summary = tracetool.event_summary(trace.events).collect()
+    summary = summary.with_columns(
+        first_ts=render.seconds(pl.col("first_ts")), last_ts=render.seconds(pl.col("last_ts"))
     )
     click.echo(render.table(summary, flex="event"))
     for line in render.accounting(trace):

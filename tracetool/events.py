@@ -214,3 +214,32 @@ def scan_events(pattern: str | list[str]) -> pl.LazyFrame:
         stack=pl.col("stack"),
         ustack=pl.col("ustack"),
     )
+
+
+def event_summary(events: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per event name: ``event count cpus tasks first_ts last_ts fields``, where
+    ``fields`` says how its payload is typed: "declared" by the catalogue, "probe" for
+    kprobe/uprobe events (probe fields and fetch-args), or empty (body text only)."""
+    from tracetool.catalogue import formats
+
+    declared = sorted({name for spec in formats().values() for name in spec.events})
+    return (
+        events.group_by("event")
+        .agg(
+            count=pl.len(),
+            cpus=pl.col("cpu").n_unique(),
+            tasks=pl.col("pid").n_unique(),
+            first_ts=pl.col("ts").min(),
+            last_ts=pl.col("ts").max(),
+            probe=pl.col("args").struct.field("probe").is_not_null().any(),
+        )
+        .sort("count", "event", descending=[True, False])
+        .with_columns(
+            fields=pl.when(pl.col("event").is_in(declared))
+            .then(pl.lit("declared"))
+            .when(pl.col("probe"))
+            .then(pl.lit("probe"))
+            .otherwise(pl.lit(""))
+        )
+        .drop("probe")
+    )

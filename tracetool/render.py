@@ -48,6 +48,16 @@ def table(
     return "\n".join(lines)
 
 
+def seconds(ts: pl.Expr, digits: int = 6) -> pl.Expr:
+    """Integer ns as ``secs.frac`` text with ``digits`` fraction digits; empty when null."""
+    frac = (ts % 1_000_000_000).cast(pl.String).str.zfill(9).str.slice(0, digits)
+    return (
+        pl.when(ts.is_null())
+        .then(pl.lit(""))
+        .otherwise(pl.format("{}.{}", ts // 1_000_000_000, frac))
+    )
+
+
 def events_preview(events: pl.DataFrame) -> pl.DataFrame:
     """The columns a person scans first: ``ts`` as seconds text (µs digits unless the
     input had ns), ``comm-pid`` and, for stack records, the frames."""
