@@ -230,32 +230,36 @@ def _group_names(pattern: str) -> list[str]:
 def _name_events(lf: pl.LazyFrame, dialect: Dialect) -> pl.LazyFrame:
     # The text after "timestamp: " names the event: "name: payload" for tracepoints,
     # kprobes and trace_printk; "func <-parent" for the function tracer; "sys_x(args)"
-    # and "sys_x -> ret" for syscall events; "<stack trace>" records.
+    # and "sys_x -> ret" for syscall events; "<stack trace>" records. Every branch of a
+    # when/then is computed for all rows, so rare rewrites are masked to the rows that
+    # need them and the body is one slice at a computed offset.
     rest = pl.col("rest")
     if dialect.trace_cmd:
-        rest = rest.str.strip_chars_start(" ").str.replace(r"^\(\+\d+\)\s+", "")
+        stripped = rest.str.strip_chars_start(" ")
+        delta = (
+            pl.when(stripped.str.starts_with("(+")).then(stripped).str.replace(r"^\(\+\d+\)\s+", "")
+        )
+        lf = lf.with_columns(rest=pl.coalesce(delta, stripped))
     # With sym-offset/sym-addr the ip of a print reads "tracing_mark_write+0x8a/0x170
     # <ffffffff8149895a>: text"; the event is still tracing_mark_write.
-    rest = (
+    symoff = (
         pl.when(rest.str.contains("+0x", literal=True))
-        .then(rest.str.replace(r"^([\w.]+)\+0x[0-9a-f]+/0x[0-9a-f]+(?: <[0-9a-f]+>)?: ", "$1: "))
-        .otherwise(rest)
+        .then(rest)
+        .str.replace(r"^([\w.]+)\+0x[0-9a-f]+/0x[0-9a-f]+(?: <[0-9a-f]+>)?: ", "$1: ")
     )
-    lf = lf.with_columns(rest=rest).with_columns(__end=pl.col("rest").str.find(r"[\s:(]"))
+    lf = lf.with_columns(rest=pl.coalesce(symoff, rest)).with_columns(
+        __end=pl.col("rest").str.find(r"[\s:(]")
+    )
     rest, end = pl.col("rest"), pl.col("__end")
-    lf = lf.with_columns(
-        __sep=rest.str.slice(end, 4),
-        __name=rest.str.slice(0, end),
-    )
+    lf = lf.with_columns(__sep=rest.str.slice(end, 4), __name=rest.str.slice(0, end))
     sep, name = pl.col("__sep"), pl.col("__name")
-    payload = rest.str.slice(end + 2)
-    if dialect.trace_cmd:
-        payload = payload.str.strip_chars_start(" ")
     parsed = pl.col("rest").is_not_null() & pl.col("pre_kind").is_null()
-    syscall = name.str.strip_prefix("sys_")
     named = sep.str.starts_with(": ")
     stack = rest == "<stack trace>"
     ustack = rest == "<user stack trace>"
+    enter = sep.str.starts_with("(")
+    leave = sep == " -> "
+    syscall = pl.when(enter | leave).then(name).str.strip_prefix("sys_")
     event = (
         pl.when(stack)
         .then(pl.lit("kernel_stack"))
@@ -265,23 +269,26 @@ def _name_events(lf: pl.LazyFrame, dialect: Dialect) -> pl.LazyFrame:
         .then(name)
         .when(end.is_null() | rest.str.contains(" <-", literal=True))
         .then(pl.lit("function"))
-        .when(sep.str.starts_with("("))
+        .when(enter)
         .then(pl.concat_str(pl.lit("sys_enter_"), syscall))
-        .when(sep == " -> ")
+        .when(leave)
         .then(pl.concat_str(pl.lit("sys_exit_"), syscall))
         .otherwise(pl.lit("print"))
     )
-    body = (
+    offset = (
         pl.when(stack | ustack)
-        .then(pl.lit(""))
+        .then(rest.str.len_bytes())
         .when(named)
-        .then(payload)
-        .when(sep == " -> ")
-        .then(rest.str.slice(end + 1))
-        .when(sep.str.starts_with("("))
-        .then(rest.str.slice(end))
-        .otherwise(rest)
+        .then(end + 2)
+        .when(leave)
+        .then(end + 1)
+        .when(enter)
+        .then(end)
+        .otherwise(0)
     )
+    body = rest.str.slice(offset)
+    if dialect.trace_cmd:
+        body = body.str.strip_chars_start(" ")
     kind = (
         pl.when(pl.col("pre_kind").is_not_null())
         .then(pl.col("pre_kind"))
