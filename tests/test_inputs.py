@@ -135,3 +135,20 @@ def test_timestamp_precision_is_stated() -> None:
     }
     for text, kind in kinds.items():
         assert tracetool.parse_text(text).inputs[0].meta["timestamps"] == kind, text
+
+
+def test_empty_and_binary_inputs_are_explained(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(InputError, match=r"empty\.txt: is empty"):
+        tracetool.parse(empty)
+    dat = tmp_path / "trace.dat"
+    dat.write_bytes(b"\x17\x08\x44tracing6\x00\x00\x00" + b"\x00" * 64)
+    with pytest.raises(InputError, match=r"trace.dat: is a trace-cmd trace.dat .*trace-cmd report"):
+        tracetool.parse(dat)
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(b"ELF\x00\x01\x02" * 10)
+    with pytest.raises(InputError, match="looks binary"):
+        tracetool.parse(blob)
+    # With an explicit format an empty input is simply an empty trace.
+    assert tracetool.parse(empty, format="ftrace").inputs[0].lines == 0

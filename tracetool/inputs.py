@@ -138,8 +138,23 @@ def sniff(name: str, head: list[str]) -> FormatSpec:
     return known[best]
 
 
-def choose_format(name: str, head: list[str], format: str | None) -> FormatSpec:
-    return get_format(format) if format else sniff(name, head)
+TRACE_DAT_MAGIC = b"\x17\x08\x44tracing"
+
+
+def choose_format(name: str, first_chunk: bytes, format: str | None) -> FormatSpec:
+    """The given format, or the sniffed one; clear errors for empty and binary inputs."""
+    if format:
+        return get_format(format)
+    if not first_chunk.strip():
+        raise InputError(f"{name}: is empty; there is nothing to parse")
+    if first_chunk.startswith(TRACE_DAT_MAGIC):
+        raise InputError(
+            f"{name}: is a trace-cmd trace.dat (binary) file, which this version does not "
+            "read; run `trace-cmd report -t` on it and parse that text"
+        )
+    if b"\0" in first_chunk[:4096]:
+        raise InputError(f"{name}: looks binary (NUL bytes), not a text trace or log")
+    return sniff(name, head_lines(first_chunk))
 
 
 def text_source(text: str) -> io.BytesIO:

@@ -267,7 +267,7 @@ def _parse_stream(
     chunks = read_chunks(stream, _SAFE_LINE)
     first = next(chunks, b"")
     head = head_lines(first)
-    spec = choose_format(source.name, head, format)
+    spec = choose_format(source.name, first, format)
     nocontext = _is_nocontext(head, spec)
     dialect = Dialect(trace_cmd=spec.name == "trace-cmd", kv=kv, nocontext=nocontext)
     info = InputInfo(file=source.name, format=spec.name, meta=_header_facts(head))
