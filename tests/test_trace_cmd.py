@@ -88,3 +88,29 @@ def test_same_fields_whichever_way_the_trace_arrived() -> None:
     cols = ["ts", "cpu", "pid", "comm", "event", "body", "args"]
     assert kernel.events.select(cols).collect().equals(report.events.select(cols).collect())
     assert report.events.select(pl.col("args").struct.field("size")).collect().item() == 2097152
+
+
+def test_wakeup_latency_report_and_buffer_stats() -> None:
+    text = (
+        "cpus=2\n"
+        "              dd-13762 [001]  3033.053435: sched_switch:         dd:13762 [120] D ==> kworker/1:1H:59 [100] Latency: 3.566 usecs\n"
+        "\n"
+        "Average wakeup latency: 144.835 usecs\n"
+        "Maximum Latency: 6679.271 usecs at timestamp: 3033.167678\n"
+        "RT task timings:\n"
+        "Kernel buffer statistics:\n"
+        "CPU: 0\n"
+        "dropped events: 0\n"
+        "CPU0 data recorded at offset=0x1000\n"
+        "    24576 bytes in size\n"
+    )
+    trace = tracetool.parse_text(text)
+    (info,) = trace.inputs
+    assert info.counts == {"events": 1, "records": 0, "headers": 10, "losses": 0, "diagnostics": 0}
+    args = trace.events.collect()["args"][0]
+    assert (args["next_comm"], args["next_pid"], args["wakeup_latency"]) == (
+        "kworker/1:1H",
+        59,
+        3566,
+    )
+    assert trace.diagnostics.collect().is_empty()

@@ -119,7 +119,9 @@ def _line_classes(lf: pl.LazyFrame, spec: FormatSpec) -> pl.LazyFrame:
     t = pl.col("text")
     stage = {}
     for i, lc in enumerate(spec.lines):
-        candidate = t.str.starts_with(lc.prefix) if lc.prefix else pl.lit(True)
+        candidate = ~pl.col("f_ok").fill_null(False)
+        if lc.prefix:
+            candidate = candidate & t.str.starts_with(lc.prefix)
         stage[f"__lc{i}"] = (
             pl.when(candidate).then(t).str.extract_groups(_with_sentinel(lc.pattern))
         )
@@ -154,7 +156,9 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
         marker``.
     """
     t = pl.col("text")
-    lf = _line_classes(lines, spec)
+    # Lines whose prefix slices cleanly are events, so the line classes (whose regexes
+    # may have no literal prefix to guard them) only look at the others.
+    lf = _line_classes(_fast_prefix(lines), spec)
     pre = (
         pl.when(t.str.strip_chars() == "")
         .then(pl.lit("header"))
@@ -165,7 +169,7 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
         .when(t.str.starts_with(" =>"))
         .then(pl.lit("frame"))
     )
-    lf = _fast_prefix(lf.with_columns(pre_kind=pre).drop("class_kind"))
+    lf = lf.with_columns(pre_kind=pre).drop("class_kind")
     ok = (
         pl.col("f_ok")
         & pl.col("f_pid").is_not_null()
