@@ -608,3 +608,14 @@ def test_prose_is_not_taken_for_nocontext_events() -> None:
     trace = tracetool.parse_text(text)
     assert trace.events.collect().height == 1
     assert trace.diagnostics.collect()["text"].to_list() == ["Note: this line is prose"]
+
+
+def test_indented_header_lines_are_comments() -> None:
+    text = (
+        "\t\t# tracer: function\n"
+        "\t\t#\n"
+        "              #x-12      [001] .....   531.000102: tracing_mark_write: comm starts with #\n"
+    )
+    trace = tracetool.parse_text(text, format="ftrace")
+    assert trace.inputs[0].counts["headers"] == 2
+    assert trace.events.select("comm").collect().item() == "#x"

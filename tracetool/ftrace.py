@@ -298,6 +298,10 @@ def _name_events(lf: pl.LazyFrame, dialect: Dialect) -> pl.LazyFrame:
         .then(pl.col("pre_kind"))
         .when(parsed)
         .then(pl.lit("event"))
+        # An indented "#" line (a header pasted into a document or mail) is a comment;
+        # only for lines that are nothing else, since a comm may start with "#".
+        .when(pl.col("text").str.contains(r"^\s+#"))
+        .then(pl.lit("header"))
         .otherwise(pl.lit("diag"))
     )
     return lf.with_columns(
