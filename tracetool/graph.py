@@ -161,11 +161,9 @@ def calls(events: pl.LazyFrame) -> pl.LazyFrame:
         prev_func=pl.col("func").shift(1).over(group),
         next_is_exit=(pl.col("event") == "funcgraph_exit").shift(-1).over(group),
     )
+    who = ("file", "cpu", "pid", "comm")
     leaves = paired.filter(leaf).select(
-        "file",
-        "cpu",
-        "pid",
-        "comm",
+        *who,
         "func",
         "depth",
         start_ts="ts",
@@ -175,10 +173,7 @@ def calls(events: pl.LazyFrame) -> pl.LazyFrame:
         exit_line="line",
     )
     exits = paired.filter(pl.col("event") == "funcgraph_exit").select(
-        "file",
-        "cpu",
-        "pid",
-        "comm",
+        *who,
         func=pl.coalesce(pl.when(pl.col("prev_open")).then("prev_func"), "func"),
         depth="depth",
         start_ts=pl.coalesce(
@@ -190,10 +185,7 @@ def calls(events: pl.LazyFrame) -> pl.LazyFrame:
         exit_line="line",
     )
     still_open = paired.filter(opener & ~pl.col("next_is_exit").fill_null(False)).select(
-        "file",
-        "cpu",
-        "pid",
-        "comm",
+        *who,
         "func",
         "depth",
         start_ts="ts",
