@@ -60,3 +60,13 @@ def test_malformed_format_files_are_explained(tmp_path: Path, text: str, message
     with pytest.raises(CatalogueError, match=message) as err:
         catalogue.load_format(path)
     assert str(path) in str(err.value)
+
+
+def test_dialect_is_catalogue_data(tmp_path: Path) -> None:
+    assert catalogue.get_format("trace-cmd").dialect == "trace-cmd"
+    assert catalogue.get_format("ftrace").dialect == "kernel"
+    assert catalogue.get_format("function-graph").dialect == "kernel"
+    path = tmp_path / "bad.toml"
+    path.write_text('description = "x"\nengine = "ftrace"\ndialect = "perf"\n')
+    with pytest.raises(CatalogueError, match="dialect must be one of kernel, trace-cmd"):
+        catalogue.load_format(path)

@@ -108,6 +108,8 @@ def commit(
         tmp.rename(final)
         return True
     except OSError:
+        # The trace being returned still reads the parts in tmp; drop them at exit.
+        _remove_at_exit(tmp)
         return False
 
 
@@ -118,10 +120,14 @@ def scratch() -> Path:
     """A temporary directory for the event parts of an uncached parse (stdin,
     ``--no-cache``); removed when the process exits."""
     path = Path(tempfile.mkdtemp(prefix="tracetool-"))
+    _remove_at_exit(path)
+    return path
+
+
+def _remove_at_exit(path: Path) -> None:
     if not _SCRATCH:
         atexit.register(_remove_scratch)
     _SCRATCH.append(path)
-    return path
 
 
 def _remove_scratch() -> None:

@@ -26,6 +26,7 @@ _FORMAT_KEYS = {
     "events",
     "examples",
     "nocontext",
+    "dialect",
 }
 _EVENT_KEYS = {"pattern", "fields", "device", "description"}
 _LINE_KEYS = {"name", "kind", "prefix", "pattern", "description"}
@@ -65,6 +66,7 @@ class FormatSpec:
     line: tuple[str, ...]  # alternative grammars, tried in order
     lines: tuple[LineClass, ...]
     nocontext: str | None  # grammar of prefix-less lines (ftrace's nocontext-info)
+    dialect: str  # "kernel" or "trace-cmd": who printed the text (see ftrace.Dialect)
     events: dict[str, EventSpec]
 
     def sniff_score(self, head: list[str]) -> int:
@@ -128,6 +130,19 @@ def _load_events(path: Path, raw: dict[str, Any]) -> dict[str, EventSpec]:
     return events
 
 
+_DIALECTS = ("kernel", "trace-cmd")
+
+
+def _dialect(path: Path, raw: dict[str, Any]) -> str:
+    # Not inherited: a format that inherits trace-cmd's events is not trace-cmd's text.
+    dialect = str(raw.get("dialect", "kernel"))
+    if dialect not in _DIALECTS:
+        raise CatalogueError(
+            path, f"dialect must be one of {', '.join(_DIALECTS)}, not {dialect!r}"
+        )
+    return dialect
+
+
 def _nocontext(path: Path, raw: dict[str, Any], inherited: FormatSpec | None) -> str | None:
     grammar = raw.get("nocontext", inherited.nocontext if inherited else None)
     if grammar is not None:
@@ -181,6 +196,7 @@ def load_format(path: Path, inherited: FormatSpec | None = None) -> FormatSpec:
         line=tuple(line),
         lines=tuple(lines),
         nocontext=_nocontext(path, raw, inherited),
+        dialect=_dialect(path, raw),
         events=events,
     )
 

@@ -46,7 +46,7 @@ PRINT_EVENTS = ("tracing_mark_write", "print", "bprint", "bputs")
 class Dialect:
     """What the engine needs to know about one input beyond its format."""
 
-    trace_cmd: bool = False
+    trace_cmd: bool = False  # the format's dialect is "trace-cmd"
     kv: bool = False  # generic key=value extraction for undeclared events
     nocontext: bool = False  # lines carry no context prefix (option nocontext-info)
 
@@ -421,10 +421,7 @@ def _probe_fields(g: pl.Expr, dialect: Dialect) -> dict[str, pl.Expr]:
         .then(pl.lit("kretprobe"))
         .otherwise(pl.lit("kprobe"))
     )
-    hexa = {
-        k: f(k).str.strip_prefix("0x").str.to_integer(base=16, strict=False, dtype=pl.UInt64())
-        for k in ("func_off", "func_size", "addr")
-    }
+    hexa = {k: _typed(f(k), "hex") for k in ("func_off", "func_size", "addr")}
     return {
         f"__p_{name}": expr
         for name, expr in {
@@ -433,14 +430,7 @@ def _probe_fields(g: pl.Expr, dialect: Dialect) -> dict[str, pl.Expr]:
             "func_off": hexa["func_off"],
             "func_size": hexa["func_size"],
             "mod": f("mod"),
-            "addr": pl.coalesce(
-                hexa["addr"],
-                pl.when(user).then(
-                    f("ret")
-                    .str.strip_prefix("0x")
-                    .str.to_integer(base=16, strict=False, dtype=pl.UInt64())
-                ),
-            ),
+            "addr": pl.coalesce(hexa["addr"], _typed(pl.when(user).then(f("ret")), "hex")),
             "site": f("site"),
             "kv": pl.when(is_probe).then(_kv(f("kvtext"))),
         }.items()
@@ -461,11 +451,11 @@ def _kv(text: pl.Expr) -> pl.Expr:
     )
     num = (
         pl.when(value.str.starts_with("0x"))
-        .then(value.str.slice(2).str.to_integer(base=16, strict=False, dtype=pl.Int128()))
-        .otherwise(value.str.to_integer(strict=False, dtype=pl.Int128()))
+        .then(_int(value.str.slice(2), pl.Int128(), base=16))
+        .otherwise(_int(value, pl.Int128()))
     )
     as_struct = pl.struct(name=element.struct.field("field_0"), value=unquoted, num=num)
     return pairs.list.eval(as_struct).cast(KV)
 
 
-__all__ = ["PRINT_EVENTS", "PROBE", "PROBE_FIELDS", "Dialect", "classify", "extract_args"]
+__all__ = ["PRINT_EVENTS", "PROBE", "Dialect", "classify", "extract_args"]

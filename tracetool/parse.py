@@ -269,7 +269,7 @@ def _parse_stream(
     head = head_lines(first)
     spec = choose_format(source.name, first, format)
     nocontext = _is_nocontext(head, spec)
-    dialect = Dialect(trace_cmd=spec.name == "trace-cmd", kv=kv, nocontext=nocontext)
+    dialect = Dialect(trace_cmd=spec.dialect == "trace-cmd", kv=kv, nocontext=nocontext)
     info = InputInfo(file=source.name, format=spec.name, meta=_header_facts(head))
     info.meta["timestamps"] = "none" if nocontext else _timestamp_kind(head, spec)
     schema = events_schema(args_struct())
@@ -309,7 +309,7 @@ def _parse_stream(
                 info.counts[key] = info.counts.get(key, 0) + value
     info.lines = next_line - 1
     if sink is not None:
-        if not parts.diagnostics:
+        if submitted == 0:  # an empty input: one empty part keeps the schema
             flatten_args(pl.DataFrame(schema=schema)).write_parquet(sink / "events-000000.parquet")
         events_lf = scan_events(str(sink / "events-*.parquet"))
     else:
