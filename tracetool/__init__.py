@@ -16,9 +16,11 @@ __version__ = "0.1.0"
 import polars as pl
 
 from tracetool.catalogue import formats, get_format
+from tracetool.check import check
 from tracetool.errors import InputError, StrictError, TraceToolError, UnknownName
 from tracetool.events import InputInfo, Trace, attach_stacks, event_summary
 from tracetool.parse import parse, parse_text
+from tracetool.timeline import timeline
 
 __all__ = [
     "InputError",
@@ -28,10 +30,12 @@ __all__ = [
     "TraceToolError",
     "UnknownName",
     "attach_stacks",
+    "check",
     "event_summary",
     "formats",
     "get_format",
     "parse",
     "parse_text",
     "pl",
+    "timeline",
 ]

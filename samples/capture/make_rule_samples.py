@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Render the rule samples: for every rule in rules/, traces that trigger it and traces that
+do not, in the ftrace `trace` layout (same printf re-implementations as make_s390_samples.py).
+
+    python3 samples/capture/make_rule_samples.py            # (re)write samples/rules/
+    python3 samples/capture/make_rule_samples.py --check    # exit 1 if a file on disk differs
+
+Layout: samples/rules/<rule-id>/trigger-<what>.txt and clean-<what>.txt. The story and
+pointers are those of make_s390_samples.py (device 0004:00:00.0, dev 0x8f3a40c8); a second
+device 0005:00:00.0 (dev 0x8f3a5000) shows that other devices' events change nothing.
+Kernel eras show through the return site of release_device: iommu_release_device up to
+v6.4, iommu_deinit_device from v6.5.
+"""
+
+# ruff: noqa: UP031
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import make_s390_samples as s  # noqa: E402
+
+Ev = s.Ev
+OUT = s.SAMPLES / "rules"
+DEV2 = ("0005:00:00.0", 0x8F3A5000, 0x8C1E6000)  # name, struct device *, zdev
+DEV1 = (s.PCI, s.DEV, s.ZDEV)
+QEMU2 = ("qemu-system-s39", 6120)
+UDEV = ("systemd-udevd", 733)
+
+s.SYMS.setdefault("iommu_deinit_device", (0x95BDFE7A0, 0x148))
+s.SYMS.setdefault("__iommu_detach_device", (0x95BDFC3C8, 0xC0))
+s.SYMS.setdefault("iommu_probe_device", (0x95BDFE210, 0x1A0))
+
+
+def t(sec: float) -> int:
+    return s.us(sec)
+
+
+class Story:
+    """A list of ring-buffer entries built call by call."""
+
+    def __init__(self) -> None:
+        self.events: list[Ev] = []
+
+    def ev(self, ts: float, cpu: int, task: tuple[str, int], body: str, flags: str = "...1.") -> None:
+        self.events.append(Ev(t(ts), cpu, task, flags, body))
+
+    def probe(self, ts: float, cpu: int, task: tuple[str, int], dev=DEV1) -> None:
+        self.ev(ts, cpu, task, s.kp("s390_probe", "s390_iommu_probe_device", s.a(dev=s.x64(dev[1]))))
+        self.ev(ts + 0.000009, cpu, task, s.iommu_group("add_device_to_group", dev=dev[0]), ".....")
+
+    def attach(self, start: float, end: float, cpu: int, task=s.QEMU, dev=DEV1, ret: str = "0") -> None:
+        self.ev(
+            start,
+            cpu,
+            task,
+            s.kp("s390_att", "s390_iommu_attach_device", s.a(domain=s.x64(s.DOM), dev=s.x64(dev[1]))),
+        )
+        self.ev(
+            end,
+            cpu,
+            task,
+            s.krp("s390_att_r", "__iommu_attach_device", 0x3A, "s390_iommu_attach_device", s.a(ret=ret)),
+        )
+        if ret == "0":
+            self.ev(end + 0.000004, cpu, task, s.iommu_dev("attach_device_to_domain", dev[0]), ".....")
+
+    def detach(
+        self,
+        start: float,
+        end: float,
+        cpu: int,
+        task=s.QEMU,
+        dev=DEV1,
+        dma_init: bool = True,
+        site: str = "__iommu_detach_device",
+    ) -> None:
+        self.ev(
+            start,
+            cpu,
+            task,
+            s.kp("s390_det", "s390_iommu_detach_device", s.a(domain=s.x64(s.DOM), dev=s.x64(dev[1]))),
+        )
+        if dma_init:
+            self.ev((start + end) / 2, cpu, task, s.kp("dma_init", "zpci_dma_init_device", s.a(zdev=s.x64(dev[2]))))
+        self.ev(end, cpu, task, s.krp("s390_det_r", site, 0x4E, "s390_iommu_detach_device"))
+
+    def release(
+        self,
+        start: float,
+        end: float,
+        cpu: int,
+        task=s.KMCHECK,
+        dev=DEV1,
+        detach: bool = True,
+        era_site: str = "iommu_release_device",
+        dma_init: bool = True,
+    ) -> None:
+        self.ev(start, cpu, task, s.kp("s390_rel", "s390_iommu_release_device", s.a(dev=s.x64(dev[1]))))
+        if detach:
+            d0 = start + (end - start) / 4
+            self.detach(d0, d0 + (end - start) / 2, cpu, task, dev, dma_init=dma_init, site="s390_iommu_release_device")
+        self.ev(end, cpu, task, s.krp("s390_rel_r", era_site, 0x5C, "s390_iommu_release_device"))
+        self.ev(end + 0.000017, cpu, task, s.iommu_group("remove_device_from_group", dev=dev[0]), ".....")
+
+    def dma(self, ts: float, cpu: int, task, which: str, dev=DEV1) -> None:
+        sym = "zpci_dma_init_device" if which == "init" else "zpci_dma_exit_device"
+        self.ev(ts, cpu, task, s.kp(f"dma_{which}", sym, s.a(zdev=s.x64(dev[2]))))
+
+    def render(self) -> list[str]:
+        body = s.render_events(s.Fmt(), self.events)
+        return s.trace_file("nop", s.header_irq5(False), body, entries=s.n_entries(self.events))
+
+
+def boot(st: Story, *devs: tuple[str, int, int]) -> None:
+    """zpci_bus_prepare_device sets up the DMA API, then the IOMMU core probes the device."""
+    for i, dev in enumerate(devs or (DEV1,)):
+        st.dma(318.2074 + i * 0.001, 2, s.KWORKER, "init", dev)
+        st.probe(318.2075 + i * 0.001, 2, s.KWORKER, dev)
+
+
+# ---- one function per sample: name -> story ---------------------------------------------
+
+
+def overlap_attach_trigger() -> Story:
+    """v6.0: the deconfigure releases the device while QEMU attaches it (CPU 3 vs CPU 0)."""
+    st = Story()
+    boot(st)
+    st.attach(531.000064, 531.000130, 0)
+    st.release(531.000080, 531.000120, 3)
+    return st
+
+
+def overlap_attach_clean_serial() -> Story:
+    """v6.0: the same two calls, but release starts after attach returned."""
+    st = Story()
+    boot(st)
+    st.attach(531.000064, 531.000130, 0)
+    st.release(531.000200, 531.000260, 3)
+    return st
+
+
+def overlap_attach_clean_other_device() -> Story:
+    """v6.0: release of 0005:00:00.0 overlaps an attach of 0004:00:00.0: different devices."""
+    st = Story()
+    boot(st, DEV1, DEV2)
+    st.attach(531.000064, 531.000130, 0, dev=DEV1)
+    st.release(531.000080, 531.000120, 3, dev=DEV2)
+    return st
+
+
+def overlap_detach_trigger() -> Story:
+    """v6.0: QEMU closes the group (detach under group->mutex) while release detaches too."""
+    st = Story()
+    boot(st)
+    st.attach(512.104420, 512.104549, 0)
+    st.detach(531.000070, 531.000140, 0)
+    st.release(531.000090, 531.000160, 3)
+    return st
+
+
+def overlap_detach_clean_v65() -> Story:
+    """v6.5: release runs under group->mutex (it returns into iommu_deinit_device), so the
+    core's detach and the release are serialised: detach ends before release starts."""
+    st = Story()
+    boot(st)
+    st.attach(512.104420, 512.104549, 0)
+    st.detach(531.000070, 531.000140, 0, dma_init=False)
+    st.release(531.000150, 531.000210, 3, era_site="iommu_deinit_device", detach=False)
+    return st
+
+
+def attach_after_release_trigger() -> Story:
+    """v6.0: VFIO keeps using the group after the device was released and attaches it."""
+    st = Story()
+    boot(st)
+    st.release(531.000080, 531.000120, 3, detach=False)
+    st.attach(531.250000, 531.250070, 0)
+    return st
+
+
+def attach_after_release_clean_reprobe() -> Story:
+    """v6.0: the function is configured again (probe, add to group) before QEMU attaches."""
+    st = Story()
+    boot(st)
+    st.release(531.000080, 531.000120, 3, detach=False)
+    st.probe(540.100000, 2, s.KWORKER)
+    st.attach(541.000000, 541.000070, 0)
+    return st
+
+
+def detach_after_release_trigger() -> Story:
+    """v6.0: QEMU closes the VFIO group after the release already detached the device."""
+    st = Story()
+    boot(st)
+    st.attach(512.104420, 512.104549, 0)
+    st.release(531.000080, 531.000160, 3)
+    st.detach(531.400000, 531.400060, 0)
+    return st
+
+
+def detach_after_release_clean() -> Story:
+    """v6.0: QEMU detaches first, then the device is released."""
+    st = Story()
+    boot(st)
+    st.attach(512.104420, 512.104549, 0)
+    st.detach(530.000000, 530.000060, 0)
+    st.release(531.000080, 531.000120, 3, detach=False)
+    return st
+
+
+def double_release_trigger() -> Story:
+    """v6.0: sysfs remove and a PEC 0x303 deconfigure both release the device."""
+    st = Story()
+    boot(st)
+    st.release(531.000080, 531.000120, 1, task=s.BASH, detach=False)
+    st.release(531.000300, 531.000340, 3, detach=False)
+    return st
+
+
+def double_release_clean_replug() -> Story:
+    """v6.0: released, configured again (probe), released again: two lifetimes."""
+    st = Story()
+    boot(st)
+    st.release(531.000080, 531.000120, 1, task=s.BASH, detach=False)
+    st.probe(540.100000, 2, s.KWORKER)
+    st.release(545.000300, 545.000340, 3, detach=False)
+    return st
+
+
+def dma_init_in_release_trigger() -> Story:
+    """v6.0: release detaches the attached device, and detach hands it back to the DMA API."""
+    st = Story()
+    boot(st)
+    st.attach(512.104420, 512.104549, 0)
+    st.release(531.000080, 531.000160, 3)
+    return st
+
+
+def dma_init_in_release_clean() -> Story:
+    """v6.0: the device was never attached: release has nothing to detach."""
+    st = Story()
+    boot(st)
+    st.release(531.000080, 531.000120, 3, detach=False)
+    st.dma(531.000150, 3, s.KMCHECK, "exit")
+    return st
+
+
+def dma_api_attached_trigger() -> Story:
+    """v6.0: error recovery re-initialises DMA while QEMU's domain is still attached."""
+    st = Story()
+    boot(st)
+    st.attach(512.104420, 512.104549, 0)
+    st.dma(600.000100, 3, s.KMCHECK, "init")
+    return st
+
+
+def dma_api_attached_clean() -> Story:
+    """v6.0: QEMU detaches first (back to the DMA API), then recovery re-initialises DMA."""
+    st = Story()
+    boot(st)
+    st.attach(512.104420, 512.104549, 0)
+    st.detach(590.000000, 590.000080, 0, dma_init=False)
+    st.dma(600.000100, 3, s.KMCHECK, "init")
+    return st
+
+
+SAMPLES: dict[str, Callable[[], Story]] = {
+    "release-overlaps-attach/trigger-v6.0-release-inside-attach.txt": overlap_attach_trigger,
+    "release-overlaps-attach/clean-v6.0-serialised.txt": overlap_attach_clean_serial,
+    "release-overlaps-attach/clean-v6.0-other-device.txt": overlap_attach_clean_other_device,
+    "release-overlaps-detach/trigger-v6.0-group-close-during-release.txt": overlap_detach_trigger,
+    "release-overlaps-detach/clean-v6.5-release-under-group-mutex.txt": overlap_detach_clean_v65,
+    "attach-after-release/trigger-v6.0-vfio-attach-after-release.txt": attach_after_release_trigger,
+    "attach-after-release/clean-v6.0-reprobed-before-attach.txt": attach_after_release_clean_reprobe,
+    "detach-after-release/trigger-v6.0-group-close-after-release.txt": detach_after_release_trigger,
+    "detach-after-release/clean-v6.0-detach-before-release.txt": detach_after_release_clean,
+    "double-release/trigger-v6.0-remove-and-deconfigure.txt": double_release_trigger,
+    "double-release/clean-v6.0-replugged.txt": double_release_clean_replug,
+    "dma-init-in-release/trigger-v6.0-release-detaches-to-dma-api.txt": dma_init_in_release_trigger,
+    "dma-init-in-release/clean-v6.0-release-of-unattached-device.txt": dma_init_in_release_clean,
+    "dma-api-while-domain-attached/trigger-v6.0-recovery-while-attached.txt": dma_api_attached_trigger,
+    "dma-api-while-domain-attached/clean-v6.0-recovery-after-detach.txt": dma_api_attached_clean,
+}
+
+
+def outputs() -> dict[Path, str]:
+    return {OUT / name: "\n".join(make().render()) + "\n" for name, make in SAMPLES.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="compare with the files on disk, write nothing")
+    args = ap.parse_args(argv)
+    bad = 0
+    for path, text in outputs().items():
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                print("differs: %s" % path.relative_to(s.SAMPLES.parent))
+                bad += 1
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            print("wrote %s" % path.relative_to(s.SAMPLES.parent))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

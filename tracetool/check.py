@@ -1,0 +1,486 @@
+"""The rule engine: evaluate ``rules/*.toml`` over a timeline's spans into ``findings``.
+
+``findings``: ``rule severity status device ts dur message evidence file``. ``status`` is
+``finding``, or ``inconclusive`` when the hit is only possible (an end that was not
+traced) or its window overlaps a loss window of the same input. ``evidence`` lists the
+``path:line`` of every line involved, the device attribution's included.
+
+Every kind is a handful of joins over the spans: overlaps are an inequality join per
+device, sequences and misses an as-of join, states a forward fill. No per-row Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from tracetool.events import Trace
+from tracetool.kernel import EraChoice
+from tracetool.rules import Rule, rules, select
+from tracetool.timeline import Timeline, task_key, timeline
+
+FINDINGS_SCHEMA = pl.Schema(
+    {
+        "rule": pl.String(),
+        "severity": pl.String(),
+        "status": pl.String(),
+        "device": pl.String(),
+        "ts": pl.Int64(),
+        "dur": pl.Int64(),
+        "message": pl.String(),
+        "evidence": pl.List(pl.String()),
+        "file": pl.String(),
+    }
+)
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+
+
+@dataclass
+class CheckResult:
+    """Findings plus what the check did: the era it used and the rules it ran/skipped."""
+
+    findings: pl.DataFrame
+    era: EraChoice
+    ran: list[Rule] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # rule id -> why
+    devices: list[str] = field(default_factory=list)  # every device the timeline shows
+
+
+def duration_text(ns: pl.Expr) -> pl.Expr:
+    """A duration in ns as text in the unit that suits it: ``850 ns``, ``12.4 µs``,
+    ``3.2 ms``, ``18.9 s`` (at most three decimals)."""
+    f = ns.cast(pl.Float64)
+    return (
+        pl.when(ns < 1_000)
+        .then(pl.format("{} ns", ns))
+        .when(ns < 1_000_000)
+        .then(pl.format("{} µs", (f / 1e3).round(3)))
+        .when(ns < 1_000_000_000)
+        .then(pl.format("{} ms", (f / 1e6).round(3)))
+        .otherwise(pl.format("{} s", (f / 1e9).round(3)))
+    )
+
+
+def _who(p: str) -> pl.Expr:
+    """``s390_iommu_release_device on CPU 3 (kmcheck-41)``"""
+    return pl.format(
+        "{} on CPU {} ({}-{})",
+        pl.col(f"{p}func"),
+        pl.col(f"{p}cpu"),
+        pl.col(f"{p}comm"),
+        pl.col(f"{p}pid"),
+    )
+
+
+def _side(spans: pl.LazyFrame, expr: pl.Expr, prefix: str) -> pl.LazyFrame:
+    cols = [
+        "sid",
+        "device",
+        "device_how",
+        "device_why",
+        "func",
+        "kind",
+        "start_ts",
+        "end_ts",
+        "exact",
+        "pid",
+        "comm",
+        "cpu",
+        "task",
+        "lockset",
+        "evidence",
+        "device_evidence",
+        "start_line",
+    ]
+    return spans.filter(expr & pl.col("device").is_not_null()).select(
+        "file", *(pl.col(c).alias(prefix + c) for c in cols)
+    )
+
+
+def sorted_evidence(lists: pl.Expr) -> pl.Expr:
+    """``path:line`` strings, unique, ordered by path and then line number."""
+    e = pl.element()
+    return lists.list.unique().list.eval(
+        e.sort_by(e.str.extract(r"^(.*):", 1), e.str.extract(r":(\d+)$", 1).cast(pl.Int64))
+    )
+
+
+def _evidence(*prefixes: str) -> pl.Expr:
+    parts = []
+    for p in prefixes:
+        parts += [pl.col(f"{p}evidence").fill_null([]), pl.col(f"{p}device_evidence").fill_null([])]
+    return sorted_evidence(pl.concat_list(parts))
+
+
+def _inferred_note(p: str) -> pl.Expr:
+    return (
+        pl.when(pl.col(f"{p}device_how") == "inferred")
+        .then(pl.format(" (device inferred: {})", pl.col(f"{p}device_why")))
+        .otherwise(pl.lit(""))
+    )
+
+
+def _note(rule: Rule) -> pl.Expr:
+    return pl.lit(f"; {rule.note}" if rule.note else "")
+
+
+def _overlap(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
+    a = _side(spans, rule.expr("a"), "a_")
+    b = _side(spans, rule.expr("b"), "b_").rename({"file": "b_file"})
+    pairs = a.join(b, left_on=["file", "a_device"], right_on=["b_file", "b_device"]).filter(
+        (pl.col("a_task") != pl.col("b_task"))
+        & (pl.col("a_start_ts") < pl.col("b_end_ts"))
+        & (pl.col("b_start_ts") < pl.col("a_end_ts"))
+        & (pl.col("a_lockset").list.set_intersection("b_lockset").list.len() == 0)
+    )
+    # Both filters may match one span pair the other way round: keep one.
+    pairs = pairs.with_columns(
+        lo=pl.min_horizontal("a_sid", "b_sid"), hi=pl.max_horizontal("a_sid", "b_sid")
+    ).unique(["lo", "hi"], keep="first", maintain_order=True)
+    start = pl.max_horizontal("a_start_ts", "b_start_ts")
+    end = pl.min_horizontal("a_end_ts", "b_end_ts")
+    # Certain when the later start lies before the earlier span's traced end.
+    a_first = pl.col("a_start_ts") <= pl.col("b_start_ts")
+    earlier_exact = pl.when(a_first).then("a_exact").otherwise("b_exact")
+    certain = earlier_exact | (pl.col("a_start_ts") == pl.col("b_start_ts"))
+    inside = (pl.col("a_start_ts") >= pl.col("b_start_ts")) & (
+        pl.col("a_end_ts") <= pl.col("b_end_ts")
+    )
+    overlap = duration_text(end - start)
+    relation = (
+        pl.when(inside)
+        .then(pl.concat_str(pl.lit("ran "), overlap, pl.lit(" inside "), _who("b_")))
+        .otherwise(pl.concat_str(pl.lit("overlapped "), _who("b_"), pl.lit(" for "), overlap))
+    )
+    untraced = (
+        pl.when(~pl.col("a_exact"))
+        .then(pl.format("; the return of {} was not traced", "a_func"))
+        .when(~pl.col("b_exact"))
+        .then(pl.format("; the return of {} was not traced", "b_func"))
+        .otherwise(pl.lit(""))
+    )
+    locks = (
+        pl.when(pl.col("a_lockset").list.len() + pl.col("b_lockset").list.len() == 0)
+        .then(pl.lit("with no lock held"))
+        .otherwise(
+            pl.format(
+                "with no common lock held ({} vs {})",
+                pl.col("a_lockset").list.join(", ").replace("", "none"),
+                pl.col("b_lockset").list.join(", ").replace("", "none"),
+            )
+        )
+    )
+    return pairs.select(
+        "file",
+        device="a_device",
+        ts=start,
+        dur=end - start,
+        certain=certain,
+        message=pl.concat_str(
+            _who("a_"),
+            pl.lit(" "),
+            relation,
+            pl.lit(" on "),
+            "a_device",
+            pl.lit(" "),
+            locks,
+            _note(rule),
+            untraced,
+            _inferred_note("a_"),
+        ),
+        evidence=_evidence("a_", "b_"),
+    )
+
+
+def _sequence(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
+    first = _side(spans, rule.expr("first"), "f_")
+    then = _side(spans, rule.expr("then"), "t_")
+    if rule.nested:
+        hits = (
+            then.sort("t_start_line")
+            .join_asof(
+                first.sort("f_start_line"),
+                left_on="t_start_line",
+                right_on="f_start_line",
+                by_left=["file", "t_task"],
+                by_right=["file", "f_task"],
+                strategy="backward",
+                allow_exact_matches=False,
+                check_sortedness=False,
+            )
+            .filter(pl.col("f_sid").is_not_null() & (pl.col("t_start_ts") <= pl.col("f_end_ts")))
+        )
+        relation = pl.lit(" ran inside ")
+    else:
+        marks = first.select(
+            "file", m_device="f_device", m_at="f_end_ts", m_sid="f_sid", m_first=pl.lit(True)
+        )
+        if "unless" in rule.filters:
+            marks = pl.concat(
+                [
+                    marks,
+                    _side(spans, rule.expr("unless"), "u_").select(
+                        "file",
+                        m_device="u_device",
+                        m_at="u_start_ts",
+                        m_sid="u_sid",
+                        m_first=pl.lit(False),
+                    ),
+                ]
+            )
+        hits = (
+            then.sort("t_start_ts")
+            .join_asof(
+                marks.sort("m_at"),
+                left_on="t_start_ts",
+                right_on="m_at",
+                by_left=["file", "t_device"],
+                by_right=["file", "m_device"],
+                strategy="backward",
+                check_sortedness=False,
+            )
+            .filter(pl.col("m_first").fill_null(False) & (pl.col("m_sid") != pl.col("t_sid")))
+            .join(first, left_on=["file", "m_sid"], right_on=["file", "f_sid"], how="inner")
+            .with_columns(f_sid="m_sid")
+        )
+        relation = pl.format(
+            " started {} after ", duration_text(pl.col("t_start_ts") - pl.col("f_end_ts"))
+        )
+    if rule.within is not None:
+        hits = hits.filter(pl.col("t_start_ts") - pl.col("f_end_ts") <= rule.within)
+    return hits.select(
+        "file",
+        device="t_device",
+        ts="f_start_ts",
+        dur=pl.max_horizontal("t_end_ts", "f_end_ts") - pl.col("f_start_ts"),
+        certain=pl.lit(True),
+        message=pl.concat_str(
+            _who("t_"),
+            relation,
+            _who("f_"),
+            pl.lit(" on "),
+            "t_device",
+            _note(rule),
+            _inferred_note("t_"),
+        ),
+        evidence=_evidence("f_", "t_"),
+    )
+
+
+def _missing(rule: Rule, spans: pl.LazyFrame, trace_end: pl.LazyFrame) -> pl.LazyFrame:
+    assert rule.within is not None
+    first = _side(spans, rule.expr("first"), "f_")
+    then = _side(spans, rule.expr("then"), "t_").select(
+        "file", "t_device", "t_start_ts", "t_sid", "t_evidence"
+    )
+    hits = (
+        first.sort("f_end_ts")
+        .join_asof(
+            then.sort("t_start_ts"),
+            left_on="f_end_ts",
+            right_on="t_start_ts",
+            by_left=["file", "f_device"],
+            by_right=["file", "t_device"],
+            strategy="forward",
+            check_sortedness=False,
+        )
+        .join(trace_end, on="file", how="left")
+        .filter(
+            pl.col("t_sid").is_null() | (pl.col("t_start_ts") - pl.col("f_end_ts") > rule.within)
+        )
+    )
+    # The trace ended before the bound ran out: whether it came cannot be known.
+    cut = pl.col("last_ts") - pl.col("f_end_ts") < rule.within
+    return hits.select(
+        "file",
+        device="f_device",
+        ts="f_start_ts",
+        dur=pl.lit(rule.within, pl.Int64) + pl.col("f_end_ts") - pl.col("f_start_ts"),
+        certain=~cut,
+        message=pl.concat_str(
+            _who("f_"),
+            pl.lit(" on "),
+            "f_device",
+            pl.lit(f" was not followed by {rule.filters['then']} within "),
+            duration_text(pl.lit(rule.within)),
+            pl.when(cut).then(pl.lit(" (the trace ends before the bound)")).otherwise(pl.lit("")),
+            _note(rule),
+            _inferred_note("f_"),
+        ),
+        evidence=_evidence("f_"),
+    )
+
+
+def _state(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
+    steps = []
+    for t in rule.transitions:
+        side = _side(spans, pl.sql_expr(t.on), "s_")
+        steps.append(
+            side.select(
+                "file",
+                device="s_device",
+                at=f"s_{t.at}_ts",
+                prio=pl.lit(1),
+                to=pl.lit(t.to),
+                flag=pl.lit(None, pl.Int32),
+                t_sid="s_sid",
+                t_at=f"s_{t.at}_ts",
+                c_sid=pl.lit(None, pl.UInt32),
+            )
+        )
+    for i, f in enumerate(rule.flags):
+        side = _side(spans, pl.sql_expr(f.on), "s_")
+        steps.append(
+            side.select(
+                "file",
+                device="s_device",
+                at="s_start_ts",
+                prio=pl.lit(0),  # a check sees the state before a transition at the same time
+                to=pl.lit(None, pl.String),
+                flag=pl.lit(i, pl.Int32),
+                t_sid=pl.lit(None, pl.UInt32),
+                t_at=pl.lit(None, pl.Int64),
+                c_sid="s_sid",
+            )
+        )
+    grp = ["file", "device"]
+    walked = (
+        pl.concat(steps, how="vertical_relaxed")
+        .sort("file", "device", "at", "prio")
+        .with_columns(
+            state=pl.col("to").forward_fill().over(grp).fill_null(rule.initial),
+            by_sid=pl.col("t_sid").forward_fill().over(grp),
+            by_at=pl.col("t_at").forward_fill().over(grp),
+        )
+        .filter(pl.col("flag").is_not_null())
+    )
+    states = pl.LazyFrame(
+        {"flag": list(range(len(rule.flags))), "bad": [list(f.states) for f in rule.flags]},
+        schema={"flag": pl.Int32, "bad": pl.List(pl.String)},
+    )
+    checked = _side(spans, pl.lit(True), "s_").drop("file")
+    by = _side(spans, pl.lit(True), "b_").select("b_sid", "b_func", "b_evidence")
+    hits = (
+        walked.join(states, on="flag")
+        .filter(pl.col("bad").list.contains(pl.col("state")))
+        .unique("c_sid", keep="first", maintain_order=True)
+        .join(checked, left_on="c_sid", right_on="s_sid")
+        .join(by, left_on="by_sid", right_on="b_sid", how="left")
+    )
+    since = (
+        pl.when(pl.col("b_func").is_not_null())
+        .then(pl.format(" (since {} at {} s)", "b_func", (pl.col("by_at") / 1e9).round(6)))
+        .otherwise(pl.lit(""))
+    )
+    begin = pl.coalesce("by_at", "s_start_ts")
+    return hits.select(
+        "file",
+        device="s_device",
+        ts=begin,
+        dur=pl.col("s_end_ts") - begin,
+        certain=pl.lit(True),
+        message=pl.concat_str(
+            _who("s_"),
+            pl.lit(" on "),
+            "s_device",
+            pl.lit(" while the device was "),
+            "state",
+            since,
+            _note(rule),
+            _inferred_note("s_"),
+        ),
+        evidence=sorted_evidence(
+            pl.concat_list(pl.col("b_evidence").fill_null([]), _evidence("s_"))
+        ),
+    )
+
+
+_KIND_FUNCS = {"overlap": _overlap, "sequence": _sequence, "state": _state}
+
+
+def _losses_mark(found: pl.LazyFrame, losses: pl.LazyFrame) -> pl.LazyFrame:
+    """Mark findings whose window overlaps a loss window of the same input."""
+    lost = losses.select(
+        "file",
+        l_start=pl.col("start_ts").fill_null(-(2**62)),
+        l_end=pl.col("end_ts").fill_null(2**62),
+        l_where=pl.format("{}:{}", "file", "line"),
+    )
+    windows = found.with_row_index("fid")
+    hit = (
+        windows.select("fid", "file", "ts", "dur")
+        .join(lost, on="file")
+        .filter(
+            (pl.col("l_start") <= pl.col("ts") + pl.col("dur")) & (pl.col("l_end") >= pl.col("ts"))
+        )
+        .group_by("fid")
+        .agg(loss=pl.col("l_where").first())
+    )
+    return windows.join(hit, on="fid", how="left").drop("fid")
+
+
+def evaluate(selected: dict[str, Rule], tl: Timeline, losses: pl.LazyFrame) -> CheckResult:
+    """Run ``selected`` rules over a timeline."""
+    spans = tl.spans.with_row_index("sid").with_columns(task_key()).collect().lazy()
+    trace_end = spans.group_by("file").agg(last_ts=pl.col("end_ts").max())
+    devices = spans.select(pl.col("device").drop_nulls().unique().sort()).collect()
+    result = CheckResult(
+        pl.DataFrame(schema=FINDINGS_SCHEMA), tl.era, devices=devices["device"].to_list()
+    )
+    parts = []
+    for rule in selected.values():
+        if not set(rule.eras) & set(tl.era.eras):
+            result.skipped[rule.id] = (
+                f"applies to {', '.join(rule.eras)}; trace is {tl.era.label()}"
+            )
+            continue
+        result.ran.append(rule)
+        found = (
+            _missing(rule, spans, trace_end)
+            if rule.kind == "missing"
+            else _KIND_FUNCS[rule.kind](rule, spans)
+        )
+        parts.append(found.with_columns(rule=pl.lit(rule.id), severity=pl.lit(rule.severity)))
+    if not parts:
+        return result
+    found = _losses_mark(pl.concat(parts, how="vertical_relaxed"), losses)
+    status = pl.when(pl.col("certain") & pl.col("loss").is_null())
+    found = found.with_columns(
+        status=status.then(pl.lit("finding")).otherwise(pl.lit("inconclusive")),
+        message=pl.concat_str(
+            "message",
+            pl.when(pl.col("loss").is_not_null())
+            .then(pl.format("; events were lost in this window ({})", "loss"))
+            .otherwise(pl.lit("")),
+        ),
+    )
+    result.findings = (
+        found.select(*(pl.col(c).cast(t) for c, t in FINDINGS_SCHEMA.items()))
+        .sort("ts", "rule", "device")
+        .collect()
+    )
+    return result
+
+
+def run(
+    trace: Trace,
+    rule_dirs: tuple[str, ...] = (),
+    only: tuple[str, ...] = (),
+    era: EraChoice | None = None,
+) -> CheckResult:
+    """Parse-to-findings in one call: timeline of ``trace``, then its rules."""
+    from pathlib import Path
+
+    selected = select(rules(tuple(Path(d) for d in rule_dirs)), only)
+    return evaluate(selected, timeline(trace.events, era), trace.losses)
+
+
+def check(
+    trace: Trace, rules: dict[str, Rule] | None = None, era: EraChoice | None = None
+) -> pl.LazyFrame:
+    """``findings`` of ``trace`` under ``rules`` (default: the built-in catalogue)."""
+    from tracetool.rules import rules as catalogue
+
+    chosen = catalogue() if rules is None else rules
+    return evaluate(chosen, timeline(trace.events, era), trace.losses).findings.lazy()
