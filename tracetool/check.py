@@ -12,6 +12,7 @@ device, sequences and misses an as-of join, states a forward fill. No per-row Py
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import polars as pl
 
@@ -125,14 +126,106 @@ def _note(rule: Rule) -> pl.Expr:
     return pl.lit(f"; {rule.note}" if rule.note else "")
 
 
+def intersecting(a: pl.LazyFrame, b: pl.LazyFrame, bands: pl.LazyFrame) -> pl.LazyFrame:
+    """Pairs of ``a_``/``b_`` spans on the same input and device whose times intersect.
+
+    Times are shifted into disjoint bands, one per (file, device): ``band * width + (ts -
+    first)``, so spans of different devices never meet. Every intersecting pair has
+    exactly one of the two starting inside the other (ties go to ``a``), so two binary
+    searches over sorted starts find all of them in O((n + k) log n), k the pairs.
+    """
+
+    def shifted(side: pl.LazyFrame, p: str) -> pl.DataFrame:
+        band = bands.rename({"device": f"{p}device", "file": f"{p}file"})
+        offset = pl.col("band") * pl.col("width") - pl.col("first")
+        return (
+            side.join(band, on=[f"{p}file", f"{p}device"])
+            .with_columns(
+                **{
+                    f"{p}lo": pl.col(f"{p}start_ts") + offset,
+                    f"{p}hi": pl.col(f"{p}end_ts") + offset,
+                }
+            )
+            .drop("band", "width", "first")
+            .sort(f"{p}lo")
+            .collect()
+        )
+
+    left, right = shifted(a, "a_"), shifted(b, "b_")
+
+    def starts_inside(
+        inner: pl.DataFrame, outer: pl.DataFrame, i: str, o: str, side: Literal["left", "right"]
+    ) -> pl.DataFrame:
+        """Pairs where ``inner`` starts in [outer.lo, outer.hi) (side="left") or in
+        (outer.lo, outer.hi) (side="right")."""
+        starts = inner[f"{i}lo"]
+        first = starts.search_sorted(outer[f"{o}lo"], side=side)
+        stop = starts.search_sorted(outer[f"{o}hi"], side="left")
+        idx = (
+            pl.DataFrame({"o": pl.int_range(outer.height, eager=True), "f": first, "s": stop})
+            .filter(pl.col("s") > pl.col("f"))
+            .select("o", i=pl.int_ranges("f", "s"))
+            .explode("i")
+        )
+        return pl.concat(
+            [outer[idx["o"]], inner[idx["i"]]] if o == "a_" else [inner[idx["i"]], outer[idx["o"]]],
+            how="horizontal",
+        )
+
+    pairs = pl.concat(
+        [
+            starts_inside(left, right, "a_", "b_", "left"),  # a starts in [b.lo, b.hi)
+            starts_inside(right, left, "b_", "a_", "right"),  # b starts in (a.lo, a.hi)
+        ]
+    )
+    return pairs.lazy().filter(
+        (pl.col("a_lo") < pl.col("b_hi")) & (pl.col("b_lo") < pl.col("a_hi"))
+    )
+
+
+def _bands(spans: pl.LazyFrame) -> pl.LazyFrame:
+    """One band per (file, device), each as wide as the whole check's time range."""
+    by = (
+        spans.filter(pl.col("device").is_not_null())
+        .group_by("file", "device")
+        .agg(first=pl.col("start_ts").min(), last=pl.col("end_ts").max())
+    )
+    width = (pl.col("last") - pl.col("first")).max().over(pl.lit(1)) + 1
+    return by.sort("file", "device").select(
+        "file",
+        "device",
+        "first",
+        band=pl.int_range(pl.len(), dtype=pl.Int64),
+        width=width,
+    )
+
+
+_NARROW = ("file", "device", "start_ts", "end_ts", "task")
+
+
 def _overlap(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
-    a = _side(spans, rule.expr("a"), "a_")
-    b = _side(spans, rule.expr("b"), "b_").rename({"file": "b_file"})
-    pairs = a.join(b, left_on=["file", "a_device"], right_on=["b_file", "b_device"]).filter(
-        (pl.col("a_task") != pl.col("b_task"))
-        & (pl.col("a_start_ts") < pl.col("b_end_ts"))
-        & (pl.col("b_start_ts") < pl.col("a_end_ts"))
-        & (pl.col("a_lockset").list.set_intersection("b_lockset").list.len() == 0)
+    # Intersect narrow rows (sid, times, task); the rest is fetched for the few pairs.
+    def narrow(expr: pl.Expr, p: str) -> pl.LazyFrame:
+        return spans.filter(expr & pl.col("device").is_not_null()).select(
+            pl.col("sid").alias(f"{p}sid"), *(pl.col(c).alias(p + c) for c in _NARROW)
+        )
+
+    a, b = narrow(rule.expr("a"), "a_"), narrow(rule.expr("b"), "b_")
+    bands = _bands(spans).collect()
+    if bands.height and bands.height * int(bands["width"].max()) < 2**62:  # type: ignore[arg-type]
+        meeting = intersecting(a, b, bands.lazy())
+    else:  # bands would overflow Int64 (huge ranges): join per device, then compare
+        meeting = a.join(b, left_on=["a_file", "a_device"], right_on=["b_file", "b_device"]).filter(
+            (pl.col("a_start_ts") < pl.col("b_end_ts"))
+            & (pl.col("b_start_ts") < pl.col("a_end_ts"))
+        )
+    ids = meeting.filter(pl.col("a_task") != pl.col("b_task")).select("a_sid", "b_sid")
+    full_a = _side(spans, pl.lit(True), "a_")
+    full_b = _side(spans, pl.lit(True), "b_").drop("file")
+    pairs = (
+        ids.join(full_a, on="a_sid")
+        .join(full_b, on="b_sid")
+        .filter(pl.col("a_lockset").list.set_intersection("b_lockset").list.len() == 0)
     )
     # Both filters may match one span pair the other way round: keep one.
     pairs = pairs.with_columns(

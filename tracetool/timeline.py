@@ -564,9 +564,9 @@ def _attribute(rows: pl.LazyFrame) -> pl.LazyFrame:
         device_evidence=pl.lit(None, pl.List(pl.String)),
     )
     # Each step reads its input twice; materialise so plans do not grow exponentially.
-    rows = _resolve_by_keys(rows, _mappings(rows)).collect().lazy()
+    rows = _resolve_by_keys(rows, _mappings(rows).collect().lazy()).collect().lazy()
     rows = _resolve_nested(rows).collect().lazy()
-    rows = _resolve_by_keys(rows, _learned(rows)).collect().lazy()
+    rows = _resolve_by_keys(rows, _learned(rows).collect().lazy()).collect().lazy()
     # No name anywhere: the key itself identifies the device within its lifetime.
     own = pl.coalesce(
         pl.format("dev@{}", hex_str(pl.col("dev"))),
@@ -703,6 +703,31 @@ def _evidence(rows: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+_ARGS_USED = ("probe", "func", "kv", "site", "parent", "device", "depth", "dur")
+
+
+def _needed(events: pl.LazyFrame) -> pl.LazyFrame:
+    """The columns the timeline reads, materialised once: every stage reads events
+    several times, and stored events are a scan of many Parquet columns."""
+    a = pl.col("args")
+    return (
+        events.select(
+            "file",
+            "line",
+            "ts",
+            "cpu",
+            "pid",
+            "tgid",
+            "comm",
+            "event",
+            "stack",
+            args=pl.struct(*(a.struct.field(f) for f in _ARGS_USED)),
+        )
+        .collect()
+        .lazy()
+    )
+
+
 def symbols_seen(events: pl.LazyFrame) -> dict[str, str]:
     """Known era symbols in the trace (functions, return sites, events, stack frames),
     each with the ``path:line`` where it first appears."""
@@ -730,6 +755,7 @@ def symbols_seen(events: pl.LazyFrame) -> dict[str, str]:
 def timeline(events: pl.LazyFrame, era: EraChoice | None = None) -> Timeline:
     """Build the ``spans`` of a trace (see the module doc). ``era`` defaults to the one
     the trace's symbols tell (``kernel.infer_era``)."""
+    events = _needed(events)
     if era is None:
         era = infer_era(symbols_seen(events))
     rows = pl.concat(

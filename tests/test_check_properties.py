@@ -1,0 +1,95 @@
+"""Property tests of the overlap engine on rendered traces: a finding exactly when two
+tasks' spans on a device intersect with no common lock; other devices change nothing."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tracetool
+from tracetool.check import check
+from tracetool.kernel import era_from_version
+from tracetool.rules import rules
+
+OVERLAP_RULES = {k: v for k, v in rules().items() if k == "release-overlaps-attach"}
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def line(ts_us: int, comm: str, pid: int, cpu: int, body: str) -> tuple[int, int, str]:
+    ctx = (
+        f"{comm:>16}-{pid:<7d} [{cpu:03d}] ...1. {ts_us // 1_000_000:5d}.{ts_us % 1_000_000:06d}: "
+    )
+    return ts_us, cpu, ctx + body
+
+
+def span(kind: str, start: int, end: int, who: tuple[str, int, int], dev: int, lock: bool):
+    """Probe lines of one call (and, with ``lock``, a traced mutex hold around it)."""
+    func = {"release": "s390_iommu_release_device", "attach": "s390_iommu_attach_device"}[kind]
+    out = []
+    if lock:
+        out.append(line(start - 3, *who, "ml: (mutex_lock+0x0/0x40) lock=0xfeed"))
+        out.append(line(start - 2, *who, "ml_r: (x+0x1/0x2 <- mutex_lock)"))
+    out.append(line(start, *who, f"p: ({func}+0x0/0x98) dev=0x{dev:x}"))
+    out.append(line(end, *who, f"r: (y+0x4/0x20 <- {func}) ret=0"))
+    if lock:
+        out.append(line(end + 2, *who, "mu: (mutex_unlock+0x0/0x40) lock=0xfeed"))
+    return out
+
+
+def render(lines: list[tuple[int, int, str]]) -> str:
+    return "# tracer: nop\n#\n" + "".join(text + "\n" for _, _, text in sorted(lines))
+
+
+def findings(text: str) -> list[tuple[str, str, int, int]]:
+    trace = tracetool.parse_text(text)
+    frame = check(trace, OVERLAP_RULES, era_from_version("6.0")).collect()
+    return sorted(frame.select("device", "status", "ts", "dur").iter_rows())
+
+
+times = st.tuples(
+    st.integers(10, 400), st.integers(1, 200), st.integers(10, 400), st.integers(1, 200)
+)
+
+
+@SETTINGS
+@given(times, st.booleans())
+def test_finding_iff_intersect_without_common_lock(
+    t: tuple[int, int, int, int], lock: bool
+) -> None:
+    s1, d1, s2, d2 = t
+    base = 1_000_000_000
+    s1, s2 = base + 10 * s1, base + 10 * s2
+    e1, e2 = s1 + 10 * d1, s2 + 10 * d2
+    text = render(
+        span("release", s1, e1, ("kmcheck", 41, 3), 0xABC, lock)
+        + span("attach", s2, e2, ("qemu", 77, 0), 0xABC, lock)
+    )
+    got = findings(text)
+    expected = (s1 < e2 and s2 < e1) and not lock
+    assert bool(got) == expected, (t, lock, got)
+    if expected:
+        ((device, status, ts, dur),) = got
+        assert device == "dev@0xabc" and status == "finding"
+        assert ts == max(s1, s2) * 1000 and dur == (min(e1, e2) - max(s1, s2)) * 1000
+
+
+@SETTINGS
+@given(times, st.lists(st.tuples(times, st.integers(1, 5), st.booleans()), max_size=6))
+def test_other_devices_never_change_a_devices_findings(
+    t: tuple[int, int, int, int], others: list[tuple[tuple[int, int, int, int], int, bool]]
+) -> None:
+    base = 1_000_000_000
+    s1, d1, s2, d2 = t
+    s1, s2 = base + 10 * s1, base + 10 * s2
+    lines = span("release", s1, s1 + 10 * d1, ("kmcheck", 41, 3), 0xABC, False) + span(
+        "attach", s2, s2 + 10 * d2, ("qemu", 77, 0), 0xABC, False
+    )
+    alone = findings(render(lines))
+    for i, ((o1, od1, o2, od2), dev, lock) in enumerate(others):
+        # other tasks on other CPUs, other devices
+        r_who = ("kmcheck", 100 + i, 4 + 2 * i)
+        a_who = ("qemu", 200 + i, 5 + 2 * i)
+        lines += span("release", base + 10 * o1, base + 10 * (o1 + od1), r_who, 0xD00 + dev, lock)
+        lines += span("attach", base + 10 * o2, base + 10 * (o2 + od2), a_who, 0xD00 + dev, lock)
+    mixed = [f for f in findings(render(lines)) if f[0] == "dev@0xabc"]
+    assert mixed == alone
