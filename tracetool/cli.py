@@ -183,6 +183,15 @@ def _write(events: pl.LazyFrame, output: Path) -> None:
 
 
 CHECK_OUTPUTS = ("text", "json", "junit", "sarif")
+rules_option = click.option(
+    "--rules",
+    "rule_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False, exists=True),
+    metavar="DIR",
+    help="Also load the rules in DIR (repeatable); a rule there replaces a built-in one "
+    "with the same id.",
+)
 
 
 @main.command()
@@ -195,15 +204,7 @@ CHECK_OUTPUTS = ("text", "json", "junit", "sarif")
     metavar="NAME",
     help="Input format (see `tracetool list formats`); sniffed from content if omitted.",
 )
-@click.option(
-    "--rules",
-    "rule_dirs",
-    multiple=True,
-    type=click.Path(file_okay=False, exists=True),
-    metavar="DIR",
-    help="Also load the rules in DIR (repeatable); a rule there replaces a built-in one "
-    "with the same id.",
-)
+@rules_option
 @click.option("--only", multiple=True, metavar="RULE", help="Run only this rule (repeatable).")
 @click.option(
     "--fail-on",
@@ -279,14 +280,7 @@ def list_() -> None:
 
 
 @list_.command(name="rules")
-@click.option(
-    "--rules",
-    "rule_dirs",
-    multiple=True,
-    type=click.Path(file_okay=False, exists=True),
-    metavar="DIR",
-    help="Also list the rules in DIR.",
-)
+@rules_option
 @errors
 def list_rules(rule_dirs: tuple[str, ...]) -> None:
     """The rules `check` runs (one TOML file each under rules/).

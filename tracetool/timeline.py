@@ -96,25 +96,6 @@ def _where(file: str, line: str) -> pl.Expr:
 # calls: probe pairs, function_graph, function tracer
 # ---------------------------------------------------------------------------------------
 
-_CALL_COLUMNS = (
-    "file",
-    "task",
-    "pid",
-    "tgid",
-    "comm",
-    "cpu",
-    "func",
-    "start_ts",
-    "end_ts",
-    "exact",
-    "start_line",
-    "end_line",
-    "last_line",
-    "kv",
-    "ret",
-    "name",
-)
-
 
 def _ret_value(kv: pl.Expr) -> pl.Expr:
     """The return value a kretprobe printed (``ret=``/``retval=``/``$retval``)."""
