@@ -165,6 +165,18 @@ ARG_ROLES: dict[str, tuple[str, ...]] = {
     "zpci_unregister_ioat": ("zdev",),
     "zpci_deconfigure_device": ("zdev",),
     "zpci_refresh_trans": ("fn", "addr", "range"),
+    "s390_iommu_map": ("domain",),
+    "s390_iommu_unmap": ("domain",),
+    "s390_iommu_map_pages": ("domain",),
+    "s390_iommu_unmap_pages": ("domain",),
+    "s390_iommu_update_trans": ("domain",),  # struct s390_domain *: the domain is its first member
+    "s390_iommu_iotlb_sync": ("domain",),
+    "s390_iommu_iotlb_sync_map": ("domain",),
+    "s390_iommu_flush_iotlb_all": ("domain",),
+    "s390_dma_map_pages": ("dev",),
+    "s390_dma_unmap_pages": ("dev",),
+    "s390_dma_map_sg": ("dev",),
+    "s390_dma_unmap_sg": ("dev",),
     "mutex_lock": ("lock",),
     "mutex_unlock": ("lock",),
 }

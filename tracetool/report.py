@@ -61,7 +61,7 @@ def text(result: CheckResult, width: int = 80) -> str:
             out += wrap.wrap("evidence: " + " ".join(compact_evidence(r["evidence"])))
     findings = result.findings
     counts = findings.group_by("status").len().rows()
-    devices = findings["device"].n_unique()
+    devices = findings["device"].n_unique() if findings.height else len(result.devices)
     summary = (
         ", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in sorted(counts)) or "no findings"
     )

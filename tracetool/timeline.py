@@ -26,10 +26,9 @@ from dataclasses import dataclass
 import polars as pl
 
 from tracetool import graph
+from tracetool.devices import PCI_NAME, attribute, hex_str, keys, where
 from tracetool.events import KV
 from tracetool.kernel import (
-    ARG_NAMES,
-    ARG_ROLES,
     LOCK_ACQUIRE,
     LOCK_RELEASE,
     SPAN_KINDS,
@@ -38,10 +37,6 @@ from tracetool.kernel import (
     implicit_locks,
     infer_era,
 )
-
-PCI_NAME = r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$"
-# A name event is tied to the last keyed call of its task only this close in time.
-CORRELATE_NS = 10_000_000
 
 SPANS_SCHEMA = pl.Schema(
     {
@@ -86,10 +81,6 @@ def task_key() -> pl.Expr:
         .otherwise(pl.col("pid"))
         .alias("task")
     )
-
-
-def _where(file: str, line: str) -> pl.Expr:
-    return pl.format("{}:{}", pl.col(file), pl.col(line))
 
 
 # ---------------------------------------------------------------------------------------
@@ -315,256 +306,6 @@ def _bound_ends(rows: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
 
 
 # ---------------------------------------------------------------------------------------
-# device keys and attribution
-# ---------------------------------------------------------------------------------------
-
-
-def _roles() -> pl.LazyFrame:
-    rows = [
-        {"func": func, "name": f"arg{i}", "role_pos": role}
-        for func, roles in ARG_ROLES.items()
-        for i, role in enumerate(roles, start=1)
-    ]
-    return pl.LazyFrame(rows, schema={"func": pl.String, "name": pl.String, "role_pos": pl.String})
-
-
-def _keys(rows: pl.LazyFrame) -> pl.LazyFrame:
-    """``dev``, ``zdev``, ``fh``, ``domain``, ``lock`` and a PCI ``name`` from fetch-args:
-    named (``dev=``, ``zdev=``, ``fn=``) or positional (``arg2`` of attach is the device)."""
-    kv = (
-        rows.select("rid", "func", "kv")
-        .explode("kv")
-        .drop_nulls("kv")
-        .unnest("kv")
-        .join(_roles(), on=["func", "name"], how="left")
-        .with_columns(
-            role=pl.coalesce(pl.col("name").replace_strict(ARG_NAMES, default=None), "role_pos"),
-            u64=pl.col("num").cast(pl.UInt64, strict=False),
-            pci=pl.col("value").str.strip_chars('"').str.extract(f"({PCI_NAME[1:-1]})", 1),
-        )
-    )
-
-    def role(name: str) -> pl.Expr:
-        return pl.col("u64").filter(pl.col("role") == name).first()
-
-    keys = kv.group_by("rid").agg(
-        dev=role("dev"),
-        zdev=role("zdev"),
-        fh=pl.coalesce(role("fh"), role("fn") // (1 << 32)),
-        domain=role("domain"),
-        lock=role("lock"),
-        kv_name=pl.col("pci").drop_nulls().first(),
-    )
-    return (
-        rows.join(keys, on="rid", how="left")
-        .with_columns(name=pl.coalesce("name", "kv_name"))
-        .drop("kv_name")
-    )
-
-
-_KEYS = ("dev", "zdev", "fh")
-
-
-def _mappings(rows: pl.LazyFrame) -> pl.LazyFrame:
-    """Pointer/handle -> PCI name, from a task's last keyed call before an event that
-    names the device (probe_device then add_device_to_group, release_device then
-    remove_device_from_group, attach then attach_device_to_domain)."""
-    named = rows.filter(pl.col("name").is_not_null()).select(
-        "file", "task", "start_line", "start_ts", "name", n_func="func"
-    )
-    out = []
-    for key in _KEYS:
-        keyed = (
-            rows.filter(pl.col("name").is_null() & pl.col(key).is_not_null())
-            .select("file", "task", "func", k_line="start_line", k_ts="start_ts", key=key)
-            .sort("k_line")
-        )
-        m = (
-            named.sort("start_line")
-            .join_asof(
-                keyed,
-                left_on="start_line",
-                right_on="k_line",
-                by=["file", "task"],
-                strategy="backward",
-                check_sortedness=False,
-            )
-            .filter(
-                pl.col("key").is_not_null() & (pl.col("start_ts") - pl.col("k_ts") <= CORRELATE_NS)
-            )
-            .select(
-                "file",
-                "key",
-                "name",
-                ts="start_ts",
-                kind=pl.lit(key),
-                why=pl.format(
-                    "{} {}={} is the last call of its task before {} names {}",
-                    "func",
-                    pl.lit(key),
-                    hex_str(pl.col("key")),
-                    "n_func",
-                    "name",
-                ),
-                ev=pl.concat_list(_where("file", "k_line"), _where("file", "start_line")),
-            )
-        )
-        out.append(m)
-    return pl.concat(out)
-
-
-def hex_str(expr: pl.Expr) -> pl.Expr:
-    """An unsigned 64-bit integer as ``0x`` lowercase hex, vectorised nibble by nibble."""
-    u = expr.cast(pl.UInt64)
-    nibbles = [
-        ((u // (1 << (4 * i))) % 16).replace_strict(
-            list(range(16)), list("0123456789abcdef"), return_dtype=pl.String
-        )
-        for i in reversed(range(16))
-    ]
-    digits = pl.concat_str(nibbles).str.strip_chars_start("0")
-    return (
-        pl.when(u.is_null())
-        .then(None)
-        .otherwise(pl.concat_str(pl.lit("0x"), digits.replace("", "0")))
-    )
-
-
-def _resolve_by_keys(rows: pl.LazyFrame, maps: pl.LazyFrame) -> pl.LazyFrame:
-    """Give unnamed rows the name their pointer or handle maps to nearest in time (an
-    earlier mapping first: a pointer may be reused after the device is gone)."""
-    rows = rows.sort("start_ts")
-    for key in _KEYS:
-        m = (
-            maps.filter(pl.col("kind") == key)
-            .select(
-                "file",
-                m_key="key",
-                m_ts="ts",
-                m_name="name",
-                m_why="why",
-                m_ev="ev",
-            )
-            .sort("m_ts")
-        )
-        for strategy in ("backward", "forward"):
-            rows = (
-                rows.join_asof(
-                    m,
-                    left_on="start_ts",
-                    right_on="m_ts",
-                    by_left=["file", key],
-                    by_right=["file", "m_key"],
-                    strategy=strategy,
-                    check_sortedness=False,
-                )
-                .with_columns(
-                    hit=pl.col("device").is_null() & pl.col("m_name").is_not_null(),
-                )
-                .with_columns(
-                    device=pl.when("hit").then("m_name").otherwise("device"),
-                    device_how=pl.when("hit").then(pl.lit("inferred")).otherwise("device_how"),
-                    device_why=pl.when("hit").then("m_why").otherwise("device_why"),
-                    device_evidence=pl.when("hit").then("m_ev").otherwise("device_evidence"),
-                )
-                .drop("m_ts", "m_name", "m_why", "m_ev", "hit")
-            )
-    return rows
-
-
-def _resolve_nested(rows: pl.LazyFrame) -> pl.LazyFrame:
-    """Rows still without a device take the device of the call of their task that was
-    running when they started (``zpci_dma_exit_device`` inside an attach)."""
-    outer = (
-        rows.filter(pl.col("device").is_not_null() & (pl.col("end_ts") > pl.col("start_ts")))
-        .select(
-            "file",
-            "task",
-            o_line="start_line",
-            o_end="end_ts",
-            o_dev="device",
-            o_func="func",
-            o_ev=pl.concat_list(_where("file", "start_line")),
-        )
-        .sort("o_line")
-    )
-    rows = rows.sort("start_line").join_asof(
-        outer,
-        left_on="start_line",
-        right_on="o_line",
-        by=["file", "task"],
-        strategy="backward",
-        allow_exact_matches=False,
-        check_sortedness=False,
-    )
-    hit = pl.col("device").is_null() & (pl.col("o_end") >= pl.col("end_ts"))
-    return (
-        rows.with_columns(hit=hit.fill_null(False))
-        .with_columns(
-            device=pl.when("hit").then("o_dev").otherwise("device"),
-            device_how=pl.when("hit").then(pl.lit("inferred")).otherwise("device_how"),
-            device_why=pl.when("hit")
-            .then(
-                pl.format(
-                    "ran inside {} ({}) on {}", "o_func", pl.col("o_ev").list.first(), "o_dev"
-                )
-            )
-            .otherwise("device_why"),
-            device_evidence=pl.when("hit").then("o_ev").otherwise("device_evidence"),
-        )
-        .drop("o_line", "o_end", "o_dev", "o_func", "o_ev", "hit")
-    )
-
-
-def _learned(rows: pl.LazyFrame) -> pl.LazyFrame:
-    """Mappings learned from rows resolved by nesting: their own zdev/fh keys."""
-    nested = rows.filter(pl.col("device_why").str.starts_with("ran inside"))
-    return pl.concat(
-        [
-            nested.filter(pl.col(key).is_not_null()).select(
-                "file",
-                key=key,
-                name="device",
-                ts="start_ts",
-                kind=pl.lit(key),
-                why=pl.format(
-                    "{} {}={} {}", "func", pl.lit(key), hex_str(pl.col(key)), "device_why"
-                ),
-                ev="device_evidence",
-            )
-            for key in _KEYS
-        ]
-    )
-
-
-def _attribute(rows: pl.LazyFrame) -> pl.LazyFrame:
-    rows = rows.with_columns(
-        device=pl.col("name"),
-        device_how=pl.when(pl.col("name").is_not_null()).then(pl.lit("exact")),
-        device_why=pl.when(pl.col("name").is_not_null()).then(pl.lit("named by the event")),
-        device_evidence=pl.lit(None, pl.List(pl.String)),
-    )
-    # Each step reads its input twice; materialise so plans do not grow exponentially.
-    rows = _resolve_by_keys(rows, _mappings(rows).collect().lazy()).collect().lazy()
-    rows = _resolve_nested(rows).collect().lazy()
-    rows = _resolve_by_keys(rows, _learned(rows).collect().lazy()).collect().lazy()
-    # No name anywhere: the key itself identifies the device within its lifetime.
-    own = pl.coalesce(
-        pl.format("dev@{}", hex_str(pl.col("dev"))),
-        pl.format("zdev@{}", hex_str(pl.col("zdev"))),
-        pl.format("fh@{}", hex_str(pl.col("fh"))),
-    )
-    unresolved = pl.col("device").is_null() & own.is_not_null()
-    return rows.with_columns(
-        device=pl.when(unresolved).then(own).otherwise("device"),
-        device_how=pl.when(unresolved).then(pl.lit("pointer")).otherwise("device_how"),
-        device_why=pl.when(unresolved)
-        .then(pl.lit("no event in the trace names this device"))
-        .otherwise("device_why"),
-    )
-
-
-# ---------------------------------------------------------------------------------------
 # locks
 # ---------------------------------------------------------------------------------------
 
@@ -606,7 +347,7 @@ def _lock_holds(rows: pl.LazyFrame) -> pl.LazyFrame:
             end_line=pl.when("paired").then("r_line"),
             lock=pl.format("lock@{}", hex_str(pl.col("lock"))),
             evidence=pl.concat_list(
-                _where("file", "start_line"), _where("file", "r_line")
+                where("file", "start_line"), where("file", "r_line")
             ).list.drop_nulls(),
         )
     )
@@ -680,7 +421,7 @@ def _evidence(rows: pl.LazyFrame) -> pl.LazyFrame:
         .drop_nulls("line")
         .sort("line")
         .group_by("rid")
-        .agg(evidence=_where("file", "line"))
+        .agg(evidence=where("file", "line"))
     )
 
 
@@ -744,7 +485,7 @@ def timeline(events: pl.LazyFrame, era: EraChoice | None = None) -> Timeline:
         how="vertical_relaxed",
     )
     rows = _bound_ends(rows, events).with_row_index("rid").collect().lazy()
-    rows = _attribute(_keys(rows))
+    rows = attribute(keys(rows))
     rows = rows.with_columns(
         kind=pl.col("func").replace_strict(SPAN_KINDS, default="call"),
     ).join(_evidence(rows), on="rid", how="left")

@@ -35,6 +35,9 @@ UDEV = ("systemd-udevd", 733)
 s.SYMS.setdefault("iommu_deinit_device", (0x95BDFE7A0, 0x148))
 s.SYMS.setdefault("__iommu_detach_device", (0x95BDFC3C8, 0xC0))
 s.SYMS.setdefault("iommu_probe_device", (0x95BDFE210, 0x1A0))
+s.SYMS.setdefault("s390_dma_unmap_pages", (0x95B5A3380, 0x160))
+s.SYMS.setdefault("s390_iommu_map", (0x95BE0F7A8, 0x60))
+s.SYMS.setdefault("iommu_map", (0x95BDFD110, 0x88))
 
 
 def t(sec: float) -> int:
@@ -111,6 +114,19 @@ class Story:
     def dma(self, ts: float, cpu: int, task, which: str, dev=DEV1) -> None:
         sym = "zpci_dma_init_device" if which == "init" else "zpci_dma_exit_device"
         self.ev(ts, cpu, task, s.kp(f"dma_{which}", sym, s.a(zdev=s.x64(dev[2]))))
+
+    def unmap_flush(self, start: float, cpu: int, task=s.FIO, dev=DEV1) -> None:
+        """s390_dma_unmap_pages(dev, ...) with its strict-mode RPCIT of the page."""
+        self.ev(start, cpu, task, s.kp("unmap", "s390_dma_unmap_pages", s.a(dev=s.x64(dev[1]))))
+        self.ev(start + 0.000002, cpu, task, s.rpcit(s.START_DMA + 0x5000, 0x1000))
+        self.ev(start + 0.000009, cpu, task, s.rpcit_r("__dma_purge_tlb", 0x62, 0))
+
+    def vfio_map(self, ts: float, cpu: int = 0, task=s.QEMU, iova: int = 0x20000) -> None:
+        """VFIO_IOMMU_MAP_DMA: s390_iommu_map(domain, ...) then the iommu:map tracepoint."""
+        self.ev(ts, cpu, task, s.kp("s390_map", "s390_iommu_map", s.a(domain=s.x64(s.DOM))))
+        self.ev(
+            ts + 0.000011, cpu, task, s.iommu_map(iova, 0x7F4A000, 0x1000), "....."
+        )
 
     def render(self) -> list[str]:
         body = s.render_events(s.Fmt(), self.events)
@@ -270,6 +286,51 @@ def dma_api_attached_clean() -> Story:
     return st
 
 
+def flush_after_release_trigger() -> Story:
+    """v6.0 strict DMA: an unmap completes after the deconfigure released the device, and
+    its RPCIT goes to the released function handle."""
+    st = Story()
+    boot(st)
+    st.unmap_flush(530.900000, 1)
+    st.release(531.000080, 531.000120, 3, detach=False)
+    st.unmap_flush(531.000300, 1)
+    return st
+
+
+def flush_after_release_clean() -> Story:
+    """v6.0 strict DMA: the last unmap and its RPCIT finish before the release."""
+    st = Story()
+    boot(st)
+    st.unmap_flush(530.900000, 1)
+    st.unmap_flush(530.950000, 1)
+    st.release(531.000080, 531.000120, 3, detach=False)
+    return st
+
+
+def map_after_detach_trigger() -> Story:
+    """v6.0: QEMU maps guest memory into the domain after the device was detached from it."""
+    st = Story()
+    boot(st)
+    st.attach(512.104420, 512.104549, 0)
+    st.vfio_map(512.200000)
+    st.detach(530.000000, 530.000060, 0)
+    st.vfio_map(530.100000, iova=0x40000)
+    return st
+
+
+def map_after_detach_clean() -> Story:
+    """v6.0: maps only while the device is attached; the domain is re-attached before the
+    last map."""
+    st = Story()
+    boot(st)
+    st.attach(512.104420, 512.104549, 0)
+    st.vfio_map(512.200000)
+    st.detach(530.000000, 530.000060, 0)
+    st.attach(530.050000, 530.050090, 0)
+    st.vfio_map(530.100000, iova=0x40000)
+    return st
+
+
 SAMPLES: dict[str, Callable[[], Story]] = {
     "release-overlaps-attach/trigger-v6.0-release-inside-attach.txt": overlap_attach_trigger,
     "release-overlaps-attach/clean-v6.0-serialised.txt": overlap_attach_clean_serial,
@@ -286,6 +347,10 @@ SAMPLES: dict[str, Callable[[], Story]] = {
     "dma-init-in-release/clean-v6.0-release-of-unattached-device.txt": dma_init_in_release_clean,
     "dma-api-while-domain-attached/trigger-v6.0-recovery-while-attached.txt": dma_api_attached_trigger,
     "dma-api-while-domain-attached/clean-v6.0-recovery-after-detach.txt": dma_api_attached_clean,
+    "flush-after-release/trigger-v6.0-unmap-rpcit-after-release.txt": flush_after_release_trigger,
+    "flush-after-release/clean-v6.0-rpcits-before-release.txt": flush_after_release_clean,
+    "map-after-detach/trigger-v6.0-vfio-map-after-detach.txt": map_after_detach_trigger,
+    "map-after-detach/clean-v6.0-map-after-reattach.txt": map_after_detach_clean,
 }
 
 
