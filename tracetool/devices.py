@@ -143,6 +143,24 @@ def hex_str(expr: pl.Expr) -> pl.Expr:
     )
 
 
+def _adopt(
+    rows: pl.LazyFrame, hit: pl.Expr, device: pl.Expr, why: pl.Expr, evidence: pl.Expr
+) -> pl.LazyFrame:
+    """Rows without a device where ``hit`` holds take ``device`` as inferred, with the
+    reason and the lines that show it."""
+    take = (pl.col("device").is_null() & hit).fill_null(False)
+    return (
+        rows.with_columns(_take=take)
+        .with_columns(
+            device=pl.when("_take").then(device).otherwise("device"),
+            device_how=pl.when("_take").then(pl.lit("inferred")).otherwise("device_how"),
+            device_why=pl.when("_take").then(why).otherwise("device_why"),
+            device_evidence=pl.when("_take").then(evidence).otherwise("device_evidence"),
+        )
+        .drop("_take")
+    )
+
+
 def _resolve_by_keys(rows: pl.LazyFrame, maps: pl.LazyFrame) -> pl.LazyFrame:
     """Give unnamed rows the name their pointer or handle maps to nearest in time (an
     earlier mapping first: a pointer may be reused after the device is gone)."""
@@ -171,16 +189,14 @@ def _resolve_by_keys(rows: pl.LazyFrame, maps: pl.LazyFrame) -> pl.LazyFrame:
                     strategy=strategy,
                     check_sortedness=False,
                 )
-                .with_columns(
-                    hit=pl.col("device").is_null() & pl.col("m_name").is_not_null(),
+                .pipe(
+                    _adopt,
+                    pl.col("m_name").is_not_null(),
+                    pl.col("m_name"),
+                    pl.col("m_why"),
+                    pl.col("m_ev"),
                 )
-                .with_columns(
-                    device=pl.when("hit").then("m_name").otherwise("device"),
-                    device_how=pl.when("hit").then(pl.lit("inferred")).otherwise("device_how"),
-                    device_why=pl.when("hit").then("m_why").otherwise("device_why"),
-                    device_evidence=pl.when("hit").then("m_ev").otherwise("device_evidence"),
-                )
-                .drop("m_ts", "m_name", "m_why", "m_ev", "hit")
+                .drop("m_ts", "m_name", "m_why", "m_ev")
             )
     return rows
 
@@ -214,28 +230,18 @@ def _resolve_nested(rows: pl.LazyFrame) -> pl.LazyFrame:
     # An outer call whose return was not traced ends at its task's next event at the
     # earliest: a call starting there most likely ran inside it.
     inside = pl.when(pl.col("o_exact")).then(pl.col("o_end") >= pl.col("end_ts"))
-    hit = pl.col("device").is_null() & inside.otherwise(pl.col("o_end") >= pl.col("start_ts"))
-    return (
-        rows.with_columns(hit=hit.fill_null(False))
-        .with_columns(
-            device=pl.when("hit").then("o_dev").otherwise("device"),
-            device_how=pl.when("hit").then(pl.lit("inferred")).otherwise("device_how"),
-            device_why=pl.when("hit")
-            .then(
-                pl.format(
-                    "ran inside {} ({}) on {}{}",
-                    "o_func",
-                    pl.col("o_ev").list.first(),
-                    "o_dev",
-                    pl.when(pl.col("o_exact"))
-                    .then(pl.lit(""))
-                    .otherwise(pl.lit(", as far as its untraced return lets us tell")),
-                )
-            )
-            .otherwise("device_why"),
-            device_evidence=pl.when("hit").then("o_ev").otherwise("device_evidence"),
-        )
-        .drop("o_line", "o_end", "o_exact", "o_dev", "o_func", "o_ev", "hit")
+    why = pl.format(
+        "ran inside {} ({}) on {}{}",
+        "o_func",
+        pl.col("o_ev").list.first(),
+        "o_dev",
+        pl.when(pl.col("o_exact"))
+        .then(pl.lit(""))
+        .otherwise(pl.lit(", as far as its untraced return lets us tell")),
+    )
+    hit = inside.otherwise(pl.col("o_end") >= pl.col("start_ts"))
+    return _adopt(rows, hit, pl.col("o_dev"), why, pl.col("o_ev")).drop(
+        "o_line", "o_end", "o_exact", "o_dev", "o_func", "o_ev"
     )
 
 
@@ -327,28 +333,16 @@ def _resolve_by_domain(rows: pl.LazyFrame) -> pl.LazyFrame:
         strategy="backward",
         check_sortedness=False,
     )
-    hit = (pl.col("device").is_null() & pl.col("a_dev").is_not_null()).fill_null(False)
-    return (
-        rows.with_columns(hit=hit)
-        .with_columns(
-            device=pl.when("hit").then("a_dev").otherwise("device"),
-            device_how=pl.when("hit").then(pl.lit("inferred")).otherwise("device_how"),
-            device_why=pl.when("hit")
-            .then(
-                pl.format(
-                    "domain {} was last attached to {} by {} ({})",
-                    hex_str(pl.col("domain")),
-                    "a_dev",
-                    "a_func",
-                    pl.col("a_ev").list.first(),
-                )
-            )
-            .otherwise("device_why"),
-            device_evidence=pl.when("hit")
-            .then(pl.concat_list(pl.col("dom_ev").fill_null([]), "a_ev"))
-            .otherwise("device_evidence"),
-        )
-        .drop("a_at", "a_dev", "a_func", "a_ev", "hit", "dom_ev")
+    why = pl.format(
+        "domain {} was last attached to {} by {} ({})",
+        hex_str(pl.col("domain")),
+        "a_dev",
+        "a_func",
+        pl.col("a_ev").list.first(),
+    )
+    evidence = pl.concat_list(pl.col("dom_ev").fill_null([]), "a_ev")
+    return _adopt(rows, pl.col("a_dev").is_not_null(), pl.col("a_dev"), why, evidence).drop(
+        "a_at", "a_dev", "a_func", "a_ev", "dom_ev"
     )
 
 
