@@ -155,3 +155,20 @@ def test_rule_samples_match_their_renderer() -> None:
     finally:
         sys.path.pop(0)
     assert make_rule_samples.main(["--check"]) == 0
+
+
+def test_loss_in_window_makes_a_finding_inconclusive(tmp_path: Path) -> None:
+    text = (
+        SAMPLES / "rules" / "release-overlaps-attach" / "trigger-v6.0-release-inside-attach.txt"
+    ).read_text()
+    lines = text.splitlines(keepends=True)
+    # trace_pipe-style marker right before the release's entry on CPU 3
+    at = next(i for i, line in enumerate(lines) if "s390_rel:" in line)
+    lines.insert(at, "CPU:3 [LOST 12 EVENTS]\n")
+    path = tmp_path / "lost.txt"
+    path.write_text("".join(lines))
+    result = run_check(tracetool.parse(path, use_cache=False), only=("release-overlaps-attach",))
+    (row,) = result.findings.to_dicts()
+    assert row["status"] == "inconclusive" and "events were lost" in row["message"]
+    code, _, _ = run("check", str(path), "--only", "release-overlaps-attach")
+    assert code == 3
