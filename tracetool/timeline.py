@@ -480,12 +480,13 @@ def timeline(events: pl.LazyFrame, era: EraChoice | None = None) -> Timeline:
     events = _needed(events)
     if era is None:
         era = infer_era(symbols_seen(events))
+    events = events.drop("stack")
     rows = pl.concat(
         [_probe_calls(events), _graph_calls(events), _function_calls(events), _instants(events)],
         how="vertical_relaxed",
     )
     rows = _bound_ends(rows, events).with_row_index("rid").collect().lazy()
-    rows = attribute(keys(rows))
+    rows = attribute(keys(rows).drop("kv"))
     rows = rows.with_columns(
         kind=pl.col("func").replace_strict(SPAN_KINDS, default="call"),
     ).join(_evidence(rows), on="rid", how="left")
