@@ -172,3 +172,20 @@ def test_loss_in_window_makes_a_finding_inconclusive(tmp_path: Path) -> None:
     assert row["status"] == "inconclusive" and "events were lost" in row["message"]
     code, _, _ = run("check", str(path), "--only", "release-overlaps-attach")
     assert code == 3
+
+
+def test_traces_without_device_identity_give_only_inconclusive_hits() -> None:
+    for path in (
+        SAMPLES / "function-graph" / "s390-funcgraph-abstime-proc.txt",
+        SAMPLES / "ftrace" / "s390-function-tracer.txt",
+    ):
+        rows = findings_of(path)
+        assert rows, path
+        assert {r["device"] for r in rows} == {"unknown"}
+        assert {r["status"] for r in rows} == {"inconclusive"}
+        assert all("may concern different devices" in str(r["message"]) for r in rows)
+    # the function tracer's untraced returns: the release's own nested detach is not "after"
+    rows = findings_of(SAMPLES / "ftrace" / "s390-function-tracer.txt")
+    assert all("kmcheck-41) started" not in str(r["message"]) for r in rows)
+    code, _, _ = run("check", str(SAMPLES / "ftrace" / "s390-function-tracer.txt"))
+    assert code == 3

@@ -16,6 +16,7 @@ from typing import Literal
 
 import polars as pl
 
+from tracetool.devices import UNKNOWN_DEVICE
 from tracetool.events import Trace
 from tracetool.kernel import EraChoice
 from tracetool.rules import Rule, rules, select
@@ -336,6 +337,13 @@ def _sequence(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
             .filter(pl.col("m_first").fill_null(False) & (pl.col("m_sid") != pl.col("t_sid")))
             .join(first, left_on=["file", "m_sid"], right_on=["file", "f_sid"], how="inner")
             .with_columns(f_sid="m_sid")
+            # A first span whose return was not traced ends at its task's next event at
+            # the earliest; that task's own call starting there ran inside it.
+            .filter(
+                pl.col("f_exact")
+                | (pl.col("t_task") != pl.col("f_task"))
+                | (pl.col("t_start_ts") > pl.col("f_end_ts"))
+            )
         )
         relation = pl.format(
             " started {} after ", duration_text(pl.col("t_start_ts") - pl.col("f_end_ts"))
@@ -347,7 +355,7 @@ def _sequence(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
         device="t_device",
         ts="f_start_ts",
         dur=pl.max_horizontal("t_end_ts", "f_end_ts") - pl.col("f_start_ts"),
-        certain=pl.lit(True),
+        certain=pl.col("f_exact") | pl.lit(rule.nested),
         message=pl.concat_str(
             _who("t_"),
             relation,
@@ -538,13 +546,19 @@ def evaluate(selected: dict[str, Rule], tl: Timeline, losses: pl.LazyFrame) -> C
     if not parts:
         return result
     found = _losses_mark(pl.concat(parts, how="vertical_relaxed"), losses)
-    status = pl.when(pl.col("certain") & pl.col("loss").is_null())
+    blind = pl.col("device") == UNKNOWN_DEVICE
+    status = pl.when(pl.col("certain") & pl.col("loss").is_null() & ~blind)
     found = found.with_columns(
         status=status.then(pl.lit("finding")).otherwise(pl.lit("inconclusive")),
         message=pl.concat_str(
             "message",
             pl.when(pl.col("loss").is_not_null())
             .then(pl.format("; events were lost in this window ({})", "loss"))
+            .otherwise(pl.lit("")),
+            pl.when(blind)
+            .then(
+                pl.lit("; the trace names no device, so these calls may concern different devices")
+            )
             .otherwise(pl.lit("")),
         ),
     )

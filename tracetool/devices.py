@@ -23,6 +23,8 @@ import polars as pl
 from tracetool.kernel import ARG_NAMES, ARG_ROLES, SPAN_KINDS
 
 PCI_NAME = r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$"
+# The device of lifecycle calls in a trace that identifies no device at all.
+UNKNOWN_DEVICE = "unknown"
 # A name event is tied to the last keyed call of its task only this close in time.
 CORRELATE_NS = 10_000_000
 
@@ -365,10 +367,21 @@ def attribute(rows: pl.LazyFrame) -> pl.LazyFrame:
         pl.format("fh@{}", hex_str(pl.col("fh"))),
     )
     unresolved = pl.col("device").is_null() & own.is_not_null()
-    return rows.with_columns(
+    rows = rows.with_columns(
         device=pl.when(unresolved).then(own).otherwise("device"),
         device_how=pl.when(unresolved).then(pl.lit("pointer")).otherwise("device_how"),
         device_why=pl.when(unresolved)
         .then(pl.lit("no event in the trace names this device"))
+        .otherwise("device_why"),
+    )
+    # Lifecycle calls with no key at all (function_graph, function tracer): they go on
+    # one "unknown" device, so rules still see them, and every hit on it is
+    # inconclusive because the calls may concern different devices.
+    blind = pl.col("device").is_null() & pl.col("func").is_in(list(SPAN_KINDS))
+    return rows.with_columns(
+        device=pl.when(blind).then(pl.lit(UNKNOWN_DEVICE)).otherwise("device"),
+        device_how=pl.when(blind).then(pl.lit("unknown")).otherwise("device_how"),
+        device_why=pl.when(blind)
+        .then(pl.lit("the trace names no device for this call"))
         .otherwise("device_why"),
     )

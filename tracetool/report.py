@@ -62,9 +62,8 @@ def text(result: CheckResult, width: int = 80) -> str:
     findings = result.findings
     counts = findings.group_by("status").len().rows()
     devices = findings["device"].n_unique() if findings.height else len(result.devices)
-    summary = (
-        ", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in sorted(counts)) or "no findings"
-    )
+    nouns = {"finding": ("finding", "findings"), "inconclusive": ("inconclusive", "inconclusive")}
+    summary = ", ".join(f"{n} {nouns[s][n != 1]}" for s, n in sorted(counts)) or "no findings"
     out += [
         "",
         f"{summary} on {devices} device{'s' if devices != 1 else ''}; "
