@@ -189,3 +189,14 @@ def test_traces_without_device_identity_give_only_inconclusive_hits() -> None:
     assert all("kmcheck-41) started" not in str(r["message"]) for r in rows)
     code, _, _ = run("check", str(SAMPLES / "ftrace" / "s390-function-tracer.txt"))
     assert code == 3
+
+
+def test_cli_list_devices() -> None:
+    path = SAMPLES / "rules" / "release-overlaps-attach" / "clean-v6.0-other-device.txt"
+    code, out, err = run("list", "devices", str(path))
+    assert code == 0 and "kernel era" in err
+    rows = [line.split() for line in out.splitlines()[2:]]
+    assert [(r[0], r[1]) for r in rows] == [
+        ("0004:00:00.0", "exact,inferred"),
+        ("0005:00:00.0", "exact,inferred"),
+    ]

@@ -20,7 +20,7 @@ from tracetool.check import check
 from tracetool.errors import InputError, StrictError, TraceToolError, UnknownName
 from tracetool.events import InputInfo, Trace, attach_stacks, event_summary
 from tracetool.parse import parse, parse_text
-from tracetool.timeline import timeline
+from tracetool.timeline import device_summary, timeline
 
 __all__ = [
     "InputError",
@@ -31,6 +31,7 @@ __all__ = [
     "UnknownName",
     "attach_stacks",
     "check",
+    "device_summary",
     "event_summary",
     "formats",
     "get_format",

@@ -321,6 +321,39 @@ def list_formats() -> None:
     click.echo(render.table(pl.DataFrame(rows), flex="description"))
 
 
+@list_.command(name="devices")
+@input_args
+@format_option
+@click.option(
+    "--kernel", metavar="VERSION", help="Kernel the trace comes from; inferred if omitted."
+)
+@cache_option
+@errors
+def list_devices(
+    inputs: tuple[str, ...], fmt: str | None, kernel: str | None, no_cache: bool
+) -> None:
+    """Devices the timeline resolved, with how (exact: named by an event; inferred:
+    correlated, see `check`; pointer: no name in the trace; unknown: no key at all), the
+    kinds of spans seen on each and their time range.
+
+    \b
+    Example:
+      tracetool list devices samples/ftrace/s390-kprobe-race-v6.0.txt
+    """
+    era = era_from_version(kernel) if kernel else None
+    trace = _parse_with_progress(list(inputs), fmt, use_cache=not no_cache)
+    tl = tracetool.timeline(trace.events, era)
+    summary = (
+        tracetool.device_summary(tl.spans)
+        .collect()
+        .with_columns(
+            first_ts=render.seconds(pl.col("first_ts")), last_ts=render.seconds(pl.col("last_ts"))
+        )
+    )
+    click.echo(render.table(summary, flex="kinds"))
+    click.echo(f"kernel era: {tl.era.label()}", err=True)
+
+
 @list_.command(name="events")
 @input_args
 @format_option

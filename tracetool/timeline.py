@@ -533,3 +533,21 @@ def timeline(events: pl.LazyFrame, era: EraChoice | None = None) -> Timeline:
         *(pl.col(c).cast(t) for c, t in SPANS_SCHEMA.items())
     )
     return Timeline(out, era)
+
+
+def device_summary(spans: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per device: ``device how spans tasks kinds first_ts last_ts``, where
+    ``how`` lists the attributions its spans got (exact, inferred, pointer, unknown)."""
+    return (
+        spans.filter(pl.col("device").is_not_null())
+        .group_by("device")
+        .agg(
+            how=pl.col("device_how").unique().sort().str.join(","),
+            spans=pl.len(),
+            tasks=pl.col("pid").n_unique(),
+            kinds=pl.col("kind").unique().sort().str.join(","),
+            first_ts=pl.col("start_ts").min(),
+            last_ts=pl.col("end_ts").max(),
+        )
+        .sort("first_ts", "device")
+    )
