@@ -127,32 +127,14 @@ def _note(rule: Rule) -> pl.Expr:
     return pl.lit(f"; {rule.note}" if rule.note else "")
 
 
-def intersecting(a: pl.LazyFrame, b: pl.LazyFrame, bands: pl.LazyFrame) -> pl.LazyFrame:
-    """Pairs of ``a_``/``b_`` spans on the same input and device whose times intersect.
+def intersecting(left: pl.DataFrame, right: pl.DataFrame) -> pl.DataFrame:
+    """Pairs of rows whose ``[lo, hi)`` intervals intersect; ``left`` has ``a_lo``,
+    ``a_hi``, ``right`` has ``b_lo``, ``b_hi``, both sorted by their ``lo``.
 
-    Times are shifted into disjoint bands, one per (file, device): ``band * width + (ts -
-    first)``, so spans of different devices never meet. Every intersecting pair has
-    exactly one of the two starting inside the other (ties go to ``a``), so two binary
-    searches over sorted starts find all of them in O((n + k) log n), k the pairs.
+    Every intersecting pair has exactly one of the two starting inside the other (ties
+    go to ``a``), so two binary searches over the sorted starts find all of them in
+    O((n + k) log n), k the pairs, with no per-row Python.
     """
-
-    def shifted(side: pl.LazyFrame, p: str) -> pl.DataFrame:
-        band = bands.rename({"device": f"{p}device", "file": f"{p}file"})
-        offset = pl.col("band") * pl.col("width") - pl.col("first")
-        return (
-            side.join(band, on=[f"{p}file", f"{p}device"])
-            .with_columns(
-                **{
-                    f"{p}lo": pl.col(f"{p}start_ts") + offset,
-                    f"{p}hi": pl.col(f"{p}end_ts") + offset,
-                }
-            )
-            .drop("band", "width", "first")
-            .sort(f"{p}lo")
-            .collect()
-        )
-
-    left, right = shifted(a, "a_"), shifted(b, "b_")
 
     def starts_inside(
         inner: pl.DataFrame, outer: pl.DataFrame, i: str, o: str, side: Literal["left", "right"]
@@ -179,55 +161,58 @@ def intersecting(a: pl.LazyFrame, b: pl.LazyFrame, bands: pl.LazyFrame) -> pl.La
             starts_inside(right, left, "b_", "a_", "right"),  # b starts in (a.lo, a.hi)
         ]
     )
-    return pairs.lazy().filter(
-        (pl.col("a_lo") < pl.col("b_hi")) & (pl.col("b_lo") < pl.col("a_hi"))
-    )
+    return pairs.filter((pl.col("a_lo") < pl.col("b_hi")) & (pl.col("b_lo") < pl.col("a_hi")))
 
 
-def _bands(spans: pl.LazyFrame) -> pl.LazyFrame:
-    """One band per (file, device), each as wide as the whole check's time range."""
-    by = (
-        spans.filter(pl.col("device").is_not_null())
-        .group_by("file", "device")
-        .agg(first=pl.col("start_ts").min(), last=pl.col("end_ts").max())
-    )
-    width = (pl.col("last") - pl.col("first")).max().over(pl.lit(1)) + 1
-    return by.sort("file", "device").select(
-        "file",
-        "device",
-        "first",
-        band=pl.int_range(pl.len(), dtype=pl.Int64),
-        width=width,
-    )
+def banded(spans: pl.DataFrame) -> pl.DataFrame:
+    """``lo``/``hi``: span times shifted into one disjoint band per (file, device),
+    ``band * width + (ts - first of the band)``, so one interval search covers all
+    devices and spans of different devices never meet. Null when the bands would
+    overflow 64 bits (then ``_overlap`` joins per device instead)."""
 
+    def code(col: str) -> pl.Expr:
+        return pl.col(col).cast(pl.Categorical).to_physical().cast(pl.Int64)
 
-_NARROW = ("file", "device", "start_ts", "end_ts", "task")
+    spans = spans.with_columns(band=code("file") * (code("device").max() + 1) + code("device"))
+    first = pl.col("start_ts").min().over("band")
+    width = (pl.col("end_ts").max().over("band") - first).max() + 1
+    stats = spans.select(width=width, bands=pl.col("band").max() + 1)
+    w, n = stats.row(0)
+    if w is None or n is None or n * w >= 2**62:
+        return spans.with_columns(lo=pl.lit(None, pl.Int64), hi=pl.lit(None, pl.Int64))
+    offset = pl.col("band") * w - first
+    return spans.with_columns(lo=pl.col("start_ts") + offset, hi=pl.col("end_ts") + offset)
 
 
 def _overlap(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
-    # Intersect narrow rows (sid, times, task); the rest is fetched for the few pairs.
-    def narrow(expr: pl.Expr, p: str) -> pl.LazyFrame:
-        return spans.filter(expr & pl.col("device").is_not_null()).select(
-            pl.col("sid").alias(f"{p}sid"), *(pl.col(c).alias(p + c) for c in _NARROW)
+    full = spans.collect()  # materialised by ``evaluate``; row i has sid i
+    banded_ok = full.height > 0 and full["lo"].is_not_null().any()
+
+    def narrow(expr: pl.Expr, p: str) -> pl.DataFrame:
+        keep = expr & pl.col("device").is_not_null()
+        cols = ["sid", "lo", "hi", "task", "file", "device", "start_ts", "end_ts"]
+        return (
+            full.lazy()
+            .filter(keep)
+            .select(*(pl.col(c).alias(p + c) for c in cols))
+            .sort(f"{p}lo")
+            .collect()
         )
 
     a, b = narrow(rule.expr("a"), "a_"), narrow(rule.expr("b"), "b_")
-    bands = _bands(spans).collect()
-    if bands.height and bands.height * int(bands["width"].max()) < 2**62:  # type: ignore[arg-type]
-        meeting = intersecting(a, b, bands.lazy())
+    if banded_ok:
+        meeting = intersecting(a, b)
     else:  # bands would overflow Int64 (huge ranges): join per device, then compare
         meeting = a.join(b, left_on=["a_file", "a_device"], right_on=["b_file", "b_device"]).filter(
             (pl.col("a_start_ts") < pl.col("b_end_ts"))
             & (pl.col("b_start_ts") < pl.col("a_end_ts"))
         )
     ids = meeting.filter(pl.col("a_task") != pl.col("b_task")).select("a_sid", "b_sid")
-    full_a = _side(spans, pl.lit(True), "a_")
-    full_b = _side(spans, pl.lit(True), "b_").drop("file")
-    pairs = (
-        ids.join(full_a, on="a_sid")
-        .join(full_b, on="b_sid")
-        .filter(pl.col("a_lockset").list.set_intersection("b_lockset").list.len() == 0)
-    )
+    # Fetch the few pairs' full rows by position (sid is the row number).
+    side_a = _side(full[ids["a_sid"]].lazy(), pl.lit(True), "a_")
+    side_b = _side(full[ids["b_sid"]].lazy(), pl.lit(True), "b_").drop("file")
+    pairs = pl.concat([side_a.collect(), side_b.collect()], how="horizontal").lazy()
+    pairs = pairs.filter(pl.col("a_lockset").list.set_intersection("b_lockset").list.len() == 0)
     # Both filters may match one span pair the other way round: keep one.
     pairs = pairs.with_columns(
         lo=pl.min_horizontal("a_sid", "b_sid"), hi=pl.max_horizontal("a_sid", "b_sid")
@@ -523,7 +508,7 @@ def _losses_mark(found: pl.LazyFrame, losses: pl.LazyFrame) -> pl.LazyFrame:
 
 def evaluate(selected: dict[str, Rule], tl: Timeline, losses: pl.LazyFrame) -> CheckResult:
     """Run ``selected`` rules over a timeline."""
-    spans = tl.spans.with_row_index("sid").with_columns(task_key()).collect().lazy()
+    spans = banded(tl.spans.with_row_index("sid").with_columns(task_key()).collect()).lazy()
     trace_end = spans.group_by("file").agg(last_ts=pl.col("end_ts").max())
     devices = spans.select(pl.col("device").drop_nulls().unique().sort()).collect()
     result = CheckResult(
