@@ -93,3 +93,14 @@ def test_other_devices_never_change_a_devices_findings(
         lines += span("attach", base + 10 * o2, base + 10 * (o2 + od2), a_who, 0xD00 + dev, lock)
     mixed = [f for f in findings(render(lines)) if f[0] == "dev@0xabc"]
     assert mixed == alone
+
+
+def test_regression_string_kernels_after_pair_concat() -> None:
+    """A generated case (five devices, traced locks on some) on which polars 2.1 panicked
+    formatting messages of a filtered horizontal concat; it must give plain findings."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent / "data" / "overlaps-five-devices.txt").read_text()
+    got = findings(text)
+    assert {device for device, *_ in got} == {"dev@0xd03", "dev@0xd04"}
+    assert all(status == "finding" for _, status, _, _ in got)

@@ -50,18 +50,19 @@ class CheckResult:
 
 
 def duration_text(ns: pl.Expr) -> pl.Expr:
-    """A duration in ns as text in the unit that suits it: ``850 ns``, ``12.4 µs``,
-    ``3.2 ms``, ``18.9 s`` (at most three decimals)."""
-    f = ns.cast(pl.Float64)
-    return (
-        pl.when(ns < 1_000)
-        .then(pl.format("{} ns", ns))
-        .when(ns < 1_000_000)
-        .then(pl.format("{} µs", (f / 1e3).round(3)))
-        .when(ns < 1_000_000_000)
-        .then(pl.format("{} ms", (f / 1e6).round(3)))
-        .otherwise(pl.format("{} s", (f / 1e9).round(3)))
+    """A duration in ns as text in the unit that suits it: ``850.0 ns``, ``12.4 µs``,
+    ``3.2 ms``, ``18.9 s`` (at most three decimals).
+
+    Computed arithmetically with one final format: a chain of when/then over formatted
+    strings can panic polars' streaming engine on filtered frames."""
+    unit = (
+        (ns >= 1_000).cast(pl.Int32)
+        + (ns >= 1_000_000).cast(pl.Int32)
+        + (ns >= 1_000_000_000).cast(pl.Int32)
     )
+    scale = unit.replace_strict([0, 1, 2, 3], [1.0, 1e3, 1e6, 1e9], return_dtype=pl.Float64)
+    name = unit.replace_strict([0, 1, 2, 3], ["ns", "µs", "ms", "s"], return_dtype=pl.String)
+    return pl.format("{} {}", (ns.cast(pl.Float64) / scale).round(3), name)
 
 
 def _who(p: str) -> pl.Expr:
@@ -153,7 +154,7 @@ def intersecting(left: pl.DataFrame, right: pl.DataFrame) -> pl.DataFrame:
         return pl.concat(
             [outer[idx["o"]], inner[idx["i"]]] if o == "a_" else [inner[idx["i"]], outer[idx["o"]]],
             how="horizontal",
-        )
+        ).rechunk()
 
     pairs = pl.concat(
         [
@@ -211,7 +212,9 @@ def _overlap(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
     # Fetch the few pairs' full rows by position (sid is the row number).
     side_a = _side(full[ids["a_sid"]].lazy(), pl.lit(True), "a_")
     side_b = _side(full[ids["b_sid"]].lazy(), pl.lit(True), "b_").drop("file")
-    pairs = pl.concat([side_a.collect(), side_b.collect()], how="horizontal").lazy()
+    # rechunk: string kernels on a filtered horizontal concat of differently chunked
+    # frames can index past a chunk in polars 2.1
+    pairs = pl.concat([side_a.collect(), side_b.collect()], how="horizontal").rechunk().lazy()
     pairs = pairs.filter(pl.col("a_lockset").list.set_intersection("b_lockset").list.len() == 0)
     # Both filters may match one span pair the other way round: keep one.
     pairs = pairs.with_columns(
