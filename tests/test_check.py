@@ -7,6 +7,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import polars as pl
 import pytest
 from conftest import GOLDENS, ROOT, SAMPLES
 from test_cli import run
@@ -200,3 +201,25 @@ def test_cli_list_devices() -> None:
         ("0004:00:00.0", "exact,inferred"),
         ("0005:00:00.0", "exact,inferred"),
     ]
+
+
+def test_a_directory_of_inputs_checks_each_with_its_own_era() -> None:
+    """samples/rules/ mixes v6.0 and v6.5 traces: the v6.5 one must not make the v6.0
+    ones look serialised, and every trigger still fires in its own file."""
+    result = run_check(tracetool.parse(Path("samples/rules"), use_cache=False))
+    assert result.era.how == "per-input"
+    assert result.eras[
+        "samples/rules/release-overlaps-detach/clean-v6.5-release-under-group-mutex.txt"
+    ].eras == ("v6.5",)
+    hits = {
+        (
+            r["rule"],
+            Path(r["evidence"][0].rpartition(":")[0]).parent.name,
+            Path(r["evidence"][0]).name.split(":")[0],
+        )
+        for r in result.findings.filter(pl.col("status") == "finding").to_dicts()
+    }
+    for trigger in (SAMPLES / "rules").glob("*/trigger-*.txt"):
+        assert (trigger.parent.name, trigger.parent.name, trigger.name) in hits, trigger
+    for clean in (SAMPLES / "rules").glob("*/clean-*.txt"):
+        assert (clean.parent.name, clean.parent.name, clean.name) not in hits, clean

@@ -47,6 +47,7 @@ class CheckResult:
     ran: list[Rule] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # rule id -> why
     devices: list[str] = field(default_factory=list)  # every device the timeline shows
+    eras: dict[str, EraChoice] = field(default_factory=dict)  # input file -> era
 
 
 def duration_text(ns: pl.Expr) -> pl.Expr:
@@ -186,12 +187,12 @@ def banded(spans: pl.DataFrame) -> pl.DataFrame:
 
 
 def _overlap(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
-    full = spans.collect()  # materialised by ``evaluate``; row i has sid i
+    full = spans.collect().with_row_index("pos")  # materialised by ``evaluate``
     banded_ok = full.height > 0 and full["lo"].is_not_null().any()
 
     def narrow(expr: pl.Expr, p: str) -> pl.DataFrame:
         keep = expr & pl.col("device").is_not_null()
-        cols = ["sid", "lo", "hi", "task", "file", "device", "start_ts", "end_ts"]
+        cols = ["pos", "lo", "hi", "task", "file", "device", "start_ts", "end_ts"]
         return (
             full.lazy()
             .filter(keep)
@@ -208,10 +209,10 @@ def _overlap(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
             (pl.col("a_start_ts") < pl.col("b_end_ts"))
             & (pl.col("b_start_ts") < pl.col("a_end_ts"))
         )
-    ids = meeting.filter(pl.col("a_task") != pl.col("b_task")).select("a_sid", "b_sid")
-    # Fetch the few pairs' full rows by position (sid is the row number).
-    side_a = _side(full[ids["a_sid"]].lazy(), pl.lit(True), "a_")
-    side_b = _side(full[ids["b_sid"]].lazy(), pl.lit(True), "b_").drop("file")
+    ids = meeting.filter(pl.col("a_task") != pl.col("b_task")).select("a_pos", "b_pos")
+    # Fetch the few pairs' full rows by position.
+    side_a = _side(full[ids["a_pos"]].lazy(), pl.lit(True), "a_")
+    side_b = _side(full[ids["b_pos"]].lazy(), pl.lit(True), "b_").drop("file")
     # rechunk: string kernels on a filtered horizontal concat of differently chunked
     # frames can index past a chunk in polars 2.1
     pairs = pl.concat([side_a.collect(), side_b.collect()], how="horizontal").rechunk().lazy()
@@ -515,20 +516,26 @@ def evaluate(selected: dict[str, Rule], tl: Timeline, losses: pl.LazyFrame) -> C
     trace_end = spans.group_by("file").agg(last_ts=pl.col("end_ts").max())
     devices = spans.select(pl.col("device").drop_nulls().unique().sort()).collect()
     result = CheckResult(
-        pl.DataFrame(schema=FINDINGS_SCHEMA), tl.era, devices=devices["device"].to_list()
+        pl.DataFrame(schema=FINDINGS_SCHEMA),
+        tl.era,
+        devices=devices["device"].to_list(),
+        eras=tl.eras,
     )
     parts = []
     for rule in selected.values():
-        if not set(rule.eras) & set(tl.era.eras):
+        # A rule runs on the inputs whose kernel era it applies to.
+        files = [f for f, e in tl.eras.items() if set(rule.eras) & set(e.eras)]
+        if not files:
             result.skipped[rule.id] = (
                 f"applies to {', '.join(rule.eras)}; trace is {tl.era.label()}"
             )
             continue
         result.ran.append(rule)
+        scope = spans if len(files) == len(tl.eras) else spans.filter(pl.col("file").is_in(files))
         found = (
-            _missing(rule, spans, trace_end)
+            _missing(rule, scope, trace_end)
             if rule.kind == "missing"
-            else _KIND_FUNCS[rule.kind](rule, spans)
+            else _KIND_FUNCS[rule.kind](rule, scope)
         )
         parts.append(found.with_columns(rule=pl.lit(rule.id), severity=pl.lit(rule.severity)))
     if not parts:

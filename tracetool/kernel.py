@@ -226,7 +226,7 @@ class EraChoice:
     """The eras a trace may come from, and why."""
 
     eras: tuple[str, ...]
-    how: str  # "given" | "inferred" | "default"
+    how: str  # "given" | "inferred" | "default" | "per-input"
     evidence: tuple[str, ...] = field(default_factory=tuple)  # "symbol (path:line)"
 
     def label(self) -> str:
@@ -236,6 +236,8 @@ class EraChoice:
             return f"{span} (given)"
         if self.how == "default":
             return f"{span} (nothing in the trace tells the era; assuming any)"
+        if self.how == "per-input":
+            return f"{span} (inputs differ; each is checked with its own era)"
         return f"{span} (inferred from {', '.join(self.evidence[:3])})"
 
     def always(self, pred: set[str] | frozenset[str]) -> bool:

@@ -81,6 +81,10 @@ def as_json(result: CheckResult) -> str:
             "how": result.era.how,
             "evidence": list(result.era.evidence),
         },
+        "eras_by_input": {
+            f: {"eras": list(e.eras), "how": e.how, "evidence": list(e.evidence)}
+            for f, e in result.eras.items()
+        },
         "rules_ran": [r.id for r in result.ran],
         "rules_skipped": result.skipped,
         "findings": _rows(result),

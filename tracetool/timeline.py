@@ -67,10 +67,20 @@ SPANS_SCHEMA = pl.Schema(
 
 @dataclass
 class Timeline:
-    """Spans of one trace and the kernel era they were read with."""
+    """Spans of a trace and the kernel era each input was read with."""
 
     spans: pl.LazyFrame
-    era: EraChoice
+    eras: dict[str, EraChoice]  # input file -> era
+
+    @property
+    def era(self) -> EraChoice:
+        """The one era of all inputs, or, when they differ, all of them together."""
+        distinct = list(dict.fromkeys(self.eras.values()))
+        if len(distinct) == 1:
+            return distinct[0]
+        names = tuple(dict.fromkeys(n for e in distinct for n in e.eras))
+        evidence = tuple(f"{f}: {e.label()}" for f, e in self.eras.items())
+        return EraChoice(names, "per-input", evidence)
 
 
 def task_key() -> pl.Expr:
@@ -353,7 +363,7 @@ def _lock_holds(rows: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _locksets(spans: pl.LazyFrame, holds: pl.LazyFrame, era: EraChoice) -> pl.LazyFrame:
+def _locksets(spans: pl.LazyFrame, holds: pl.LazyFrame, eras: dict[str, EraChoice]) -> pl.LazyFrame:
     held = (
         spans.select("sid", "file", "task", "start_ts", "end_ts")
         .join(
@@ -386,19 +396,26 @@ def _locksets(spans: pl.LazyFrame, holds: pl.LazyFrame, era: EraChoice) -> pl.La
     implicit = pl.LazyFrame(
         [
             {
+                "file": file,
                 "kind": kind,
                 "in_release": inside,
                 "implicit": list(implicit_locks(kind, inside, era)),
             }
+            for file, era in eras.items()
             for kind in ("attach", "detach", "release")
             for inside in (False, True)
         ],
-        schema={"kind": pl.String, "in_release": pl.Boolean, "implicit": pl.List(pl.String)},
+        schema={
+            "file": pl.String,
+            "kind": pl.String,
+            "in_release": pl.Boolean,
+            "implicit": pl.List(pl.String),
+        },
     )
     return (
         spans.join(held, on="sid", how="left")
         .join(nested, on="sid", how="left")
-        .join(implicit, on=["kind", "in_release"], how="left")
+        .join(implicit, on=["file", "kind", "in_release"], how="left")
         .with_columns(
             lockset=pl.concat_list(pl.col("traced").fill_null([]), pl.col("implicit").fill_null([]))
             .list.unique()
@@ -450,9 +467,9 @@ def _needed(events: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def symbols_seen(events: pl.LazyFrame) -> dict[str, str]:
-    """Known era symbols in the trace (functions, return sites, events, stack frames),
-    each with the ``path:line`` where it first appears."""
+def symbols_seen(events: pl.LazyFrame) -> dict[str, dict[str, str]]:
+    """Known era symbols in each input (functions, return sites, events, stack frames),
+    each with the ``path:line`` where it first appears: file -> symbol -> where."""
     a = pl.col("args")
     bare = r"^\s*(?:=>\s*)?([A-Za-z_][\w.]*).*$"
     cols = [
@@ -467,19 +484,27 @@ def symbols_seen(events: pl.LazyFrame) -> dict[str, str]:
         pl.concat(parts)
         .with_columns(sym=pl.col("sym").str.extract(bare, 1))
         .filter(pl.col("sym").is_in(list(SYMBOL_ERAS)))
-        .group_by("sym")
-        .agg(pl.col("file", "line").sort_by("line").first())
+        .group_by("file", "sym")
+        .agg(pl.col("line").min())
         .collect()
     )
-    return {r["sym"]: f"{r['file']}:{r['line']}" for r in found.iter_rows(named=True)}
+    seen: dict[str, dict[str, str]] = {}
+    for r in found.iter_rows(named=True):
+        seen.setdefault(r["file"], {})[r["sym"]] = f"{r['file']}:{r['line']}"
+    return seen
 
 
 def timeline(events: pl.LazyFrame, era: EraChoice | None = None) -> Timeline:
-    """Build the ``spans`` of a trace (see the module doc). ``era`` defaults to the one
-    the trace's symbols tell (``kernel.infer_era``)."""
+    """Build the ``spans`` of a trace (see the module doc). ``era`` applies to every
+    input; by default each input gets the one its own symbols tell
+    (``kernel.infer_era``): inputs may come from different kernels."""
     events = _needed(events)
+    files = events.select(pl.col("file").unique().sort()).collect()["file"].to_list()
     if era is None:
-        era = infer_era(symbols_seen(events))
+        seen = symbols_seen(events)
+        eras = {f: infer_era(seen.get(f, {})) for f in files}
+    else:
+        eras = dict.fromkeys(files, era)
     events = events.drop("stack")
     rows = pl.concat(
         [_probe_calls(events), _graph_calls(events), _function_calls(events), _instants(events)],
@@ -528,11 +553,11 @@ def timeline(events: pl.LazyFrame, era: EraChoice | None = None) -> Timeline:
         .collect()
         .lazy()
     )
-    spans = _locksets(spans, holds, era)
+    spans = _locksets(spans, holds, eras)
     out = spans.sort("start_ts", "file", "start_line").select(
         *(pl.col(c).cast(t) for c, t in SPANS_SCHEMA.items())
     )
-    return Timeline(out, era)
+    return Timeline(out, eras)
 
 
 def device_summary(spans: pl.LazyFrame) -> pl.LazyFrame:
