@@ -76,6 +76,8 @@ class Timeline:
     def era(self) -> EraChoice:
         """The one era of all inputs, or, when they differ, all of them together."""
         distinct = list(dict.fromkeys(self.eras.values()))
+        if not distinct:  # no events at all
+            return infer_era({})
         if len(distinct) == 1:
             return distinct[0]
         names = tuple(dict.fromkeys(n for e in distinct for n in e.eras))
