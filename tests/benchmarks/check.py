@@ -97,7 +97,7 @@ def measure(n: int) -> dict[str, float]:
     empty = pl.LazyFrame(
         schema={"file": pl.String, "line": pl.UInt32, "start_ts": pl.Int64, "end_ts": pl.Int64}
     )
-    tl = Timeline(frame.lazy(), era_from_version("6.0"))
+    tl = Timeline(frame.lazy(), {"bench.txt": era_from_version("6.0")})
     t0 = time.perf_counter()
     result = evaluate(selected, tl, empty)
     seconds = time.perf_counter() - t0
