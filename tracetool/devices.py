@@ -18,6 +18,8 @@ time, earlier mappings first.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import polars as pl
 
 from tracetool.kernel import ARG_NAMES, ARG_ROLES, SPAN_KINDS
@@ -32,6 +34,26 @@ CORRELATE_NS = 10_000_000
 def where(file: str, line: str) -> pl.Expr:
     """``path:line`` from two columns."""
     return pl.format("{}:{}", pl.col(file), pl.col(line))
+
+
+def in_task(
+    left: pl.LazyFrame,
+    right: pl.LazyFrame,
+    left_on: str,
+    right_on: str,
+    strategy: Literal["backward", "forward"] = "backward",
+) -> pl.LazyFrame:
+    """Each ``left`` row with the nearest ``right`` row of the same input and task on an
+    earlier (``backward``) or later (``forward``) line; never the same line."""
+    return left.sort(left_on).join_asof(
+        right.sort(right_on),
+        left_on=left_on,
+        right_on=right_on,
+        by=["file", "task"],
+        strategy=strategy,
+        allow_exact_matches=False,
+        check_sortedness=False,
+    )
 
 
 def _roles() -> pl.LazyFrame:
@@ -89,21 +111,11 @@ def _mappings(rows: pl.LazyFrame) -> pl.LazyFrame:
     )
     out = []
     for key in _KEYS:
-        keyed = (
-            rows.filter(pl.col("name").is_null() & pl.col(key).is_not_null())
-            .select("file", "task", "func", k_line="start_line", k_ts="start_ts", key=key)
-            .sort("k_line")
+        keyed = rows.filter(pl.col("name").is_null() & pl.col(key).is_not_null()).select(
+            "file", "task", "func", k_line="start_line", k_ts="start_ts", key=key
         )
         m = (
-            named.sort("start_line")
-            .join_asof(
-                keyed,
-                left_on="start_line",
-                right_on="k_line",
-                by=["file", "task"],
-                strategy="backward",
-                check_sortedness=False,
-            )
+            in_task(named, keyed, "start_line", "k_line")
             .filter(
                 pl.col("key").is_not_null() & (pl.col("start_ts") - pl.col("k_ts") <= CORRELATE_NS)
             )
@@ -206,29 +218,19 @@ def _resolve_by_keys(rows: pl.LazyFrame, maps: pl.LazyFrame) -> pl.LazyFrame:
 def _resolve_nested(rows: pl.LazyFrame) -> pl.LazyFrame:
     """Rows still without a device take the device of the call of their task that was
     running when they started (``zpci_dma_exit_device`` inside an attach)."""
-    outer = (
-        rows.filter(pl.col("device").is_not_null() & (pl.col("end_ts") > pl.col("start_ts")))
-        .select(
-            "file",
-            "task",
-            o_line="start_line",
-            o_end="end_ts",
-            o_exact="exact",
-            o_dev="device",
-            o_func="func",
-            o_ev=pl.concat_list(where("file", "start_line")),
-        )
-        .sort("o_line")
+    outer = rows.filter(
+        pl.col("device").is_not_null() & (pl.col("end_ts") > pl.col("start_ts"))
+    ).select(
+        "file",
+        "task",
+        o_line="start_line",
+        o_end="end_ts",
+        o_exact="exact",
+        o_dev="device",
+        o_func="func",
+        o_ev=pl.concat_list(where("file", "start_line")),
     )
-    rows = rows.sort("start_line").join_asof(
-        outer,
-        left_on="start_line",
-        right_on="o_line",
-        by=["file", "task"],
-        strategy="backward",
-        allow_exact_matches=False,
-        check_sortedness=False,
-    )
+    rows = in_task(rows, outer, "start_line", "o_line")
     # An outer call whose return was not traced ends at its task's next event at the
     # earliest: a call starting there most likely ran inside it.
     inside = pl.when(pl.col("o_exact")).then(pl.col("o_end") >= pl.col("end_ts"))
@@ -275,11 +277,9 @@ _DOMAIN_INSTANTS = ("map", "unmap")
 def _instant_domains(rows: pl.LazyFrame) -> pl.LazyFrame:
     """``iommu:map``/``unmap`` take the domain of their task's last call that had one
     (``s390_iommu_map(domain, ...)`` then the tracepoint in ``iommu_map``)."""
-    keyed = (
-        rows.filter(pl.col("domain").is_not_null() & ~pl.col("func").is_in(_DOMAIN_INSTANTS))
-        .select("file", "task", k_line="start_line", k_ts="start_ts", k_dom="domain")
-        .sort("k_line")
-    )
+    keyed = rows.filter(
+        pl.col("domain").is_not_null() & ~pl.col("func").is_in(_DOMAIN_INSTANTS)
+    ).select("file", "task", k_line="start_line", k_ts="start_ts", k_dom="domain")
     fill = (
         pl.col("func").is_in(_DOMAIN_INSTANTS)
         & pl.col("domain").is_null()
@@ -287,16 +287,7 @@ def _instant_domains(rows: pl.LazyFrame) -> pl.LazyFrame:
         & (pl.col("start_ts") - pl.col("k_ts") <= CORRELATE_NS)
     )
     return (
-        rows.sort("start_line")
-        .join_asof(
-            keyed,
-            left_on="start_line",
-            right_on="k_line",
-            by=["file", "task"],
-            strategy="backward",
-            allow_exact_matches=False,
-            check_sortedness=False,
-        )
+        in_task(rows, keyed, "start_line", "k_line")
         .with_columns(fill=fill.fill_null(False))
         .with_columns(
             domain=pl.when("fill").then("k_dom").otherwise("domain"),

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from tracetool import graph
-from tracetool.devices import PCI_NAME, attribute, hex_str, keys, where
+from tracetool.devices import PCI_NAME, attribute, hex_str, in_task, keys, where
 from tracetool.events import KV
 from tracetool.kernel import (
     LOCK_ACQUIRE,
@@ -287,25 +287,10 @@ def _instants(events: pl.LazyFrame) -> pl.LazyFrame:
 def _bound_ends(rows: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
     """Fill unknown ends with the task's next event and unknown starts with its previous
     one (``exact`` is already false for them)."""
-    stream = events.select("file", task_key(), "line", "ts").drop_nulls("ts").sort("line")
-    rows = rows.sort("last_line").join_asof(
-        stream.rename({"line": "n_line", "ts": "n_ts"}),
-        left_on="last_line",
-        right_on="n_line",
-        by=["file", "task"],
-        strategy="forward",
-        allow_exact_matches=False,
-        check_sortedness=False,
-    )
-    rows = rows.sort("start_line").join_asof(
-        stream.rename({"line": "p_line", "ts": "p_ts"}),
-        left_on="start_line",
-        right_on="p_line",
-        by=["file", "task"],
-        strategy="backward",
-        allow_exact_matches=False,
-        check_sortedness=False,
-    )
+    stream = events.select("file", task_key(), "line", "ts").drop_nulls("ts")
+    nxt = stream.rename({"line": "n_line", "ts": "n_ts"})
+    rows = in_task(rows, nxt, "last_line", "n_line", "forward")
+    rows = in_task(rows, stream.rename({"line": "p_line", "ts": "p_ts"}), "start_line", "p_line")
     last_ts = events.group_by("file").agg(f_last=pl.col("ts").max())
     return (
         rows.join(last_ts, on="file", how="left")
@@ -376,25 +361,15 @@ def _locksets(spans: pl.LazyFrame, holds: pl.LazyFrame, eras: dict[str, EraChoic
         .group_by("sid")
         .agg(traced=pl.col("h_lock").unique().sort())
     )
-    releases = (
-        spans.filter(pl.col("kind") == "release")
-        .select("file", "task", r_line="start_line", r_end="end_ts")
-        .sort("r_line")
+    releases = spans.filter(pl.col("kind") == "release").select(
+        "file", "task", r_line="start_line", r_end="end_ts"
     )
-    nested = (
-        spans.select("sid", "file", "task", "start_line", "end_ts")
-        .sort("start_line")
-        .join_asof(
-            releases,
-            left_on="start_line",
-            right_on="r_line",
-            by=["file", "task"],
-            strategy="backward",
-            allow_exact_matches=False,
-            check_sortedness=False,
-        )
-        .select("sid", in_release=(pl.col("r_end") >= pl.col("end_ts")).fill_null(False))
-    )
+    nested = in_task(
+        spans.select("sid", "file", "task", "start_line", "end_ts"),
+        releases,
+        "start_line",
+        "r_line",
+    ).select("sid", in_release=(pl.col("r_end") >= pl.col("end_ts")).fill_null(False))
     implicit = pl.LazyFrame(
         [
             {
