@@ -12,6 +12,7 @@ device, sequences and misses an as-of join, states a forward fill. No per-row Py
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import polars as pl
@@ -19,7 +20,8 @@ import polars as pl
 from tracetool.devices import UNKNOWN_DEVICE
 from tracetool.events import Trace
 from tracetool.kernel import EraChoice
-from tracetool.rules import Rule, rules, select
+from tracetool.rules import Rule, select
+from tracetool.rules import rules as load_rules
 from tracetool.timeline import Timeline, task_key, timeline
 
 FINDINGS_SCHEMA = pl.Schema(
@@ -358,7 +360,7 @@ def _sequence(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _missing(rule: Rule, spans: pl.LazyFrame, trace_end: pl.LazyFrame) -> pl.LazyFrame:
+def _missing(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
     assert rule.within is not None
     first = _side(spans, rule.expr("first"), "f_")
     then = _side(spans, rule.expr("then"), "t_").select(
@@ -375,7 +377,7 @@ def _missing(rule: Rule, spans: pl.LazyFrame, trace_end: pl.LazyFrame) -> pl.Laz
             strategy="forward",
             check_sortedness=False,
         )
-        .join(trace_end, on="file", how="left")
+        .join(spans.group_by("file").agg(last_ts=pl.col("end_ts").max()), on="file", how="left")
         .filter(
             pl.col("t_sid").is_null() | (pl.col("t_start_ts") - pl.col("f_end_ts") > rule.within)
         )
@@ -486,7 +488,7 @@ def _state(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-_KIND_FUNCS = {"overlap": _overlap, "sequence": _sequence, "state": _state}
+_KIND_FUNCS = {"overlap": _overlap, "sequence": _sequence, "missing": _missing, "state": _state}
 
 
 def _losses_mark(found: pl.LazyFrame, losses: pl.LazyFrame) -> pl.LazyFrame:
@@ -513,7 +515,6 @@ def _losses_mark(found: pl.LazyFrame, losses: pl.LazyFrame) -> pl.LazyFrame:
 def evaluate(selected: dict[str, Rule], tl: Timeline, losses: pl.LazyFrame) -> CheckResult:
     """Run ``selected`` rules over a timeline."""
     spans = banded(tl.spans.with_row_index("sid").with_columns(task_key()).collect()).lazy()
-    trace_end = spans.group_by("file").agg(last_ts=pl.col("end_ts").max())
     devices = spans.select(pl.col("device").drop_nulls().unique().sort()).collect()
     result = CheckResult(
         pl.DataFrame(schema=FINDINGS_SCHEMA),
@@ -532,11 +533,7 @@ def evaluate(selected: dict[str, Rule], tl: Timeline, losses: pl.LazyFrame) -> C
             continue
         result.ran.append(rule)
         scope = spans if len(files) == len(tl.eras) else spans.filter(pl.col("file").is_in(files))
-        found = (
-            _missing(rule, scope, trace_end)
-            if rule.kind == "missing"
-            else _KIND_FUNCS[rule.kind](rule, scope)
-        )
+        found = _KIND_FUNCS[rule.kind](rule, scope)
         parts.append(found.with_columns(rule=pl.lit(rule.id), severity=pl.lit(rule.severity)))
     if not parts:
         return result
@@ -572,9 +569,7 @@ def run(
     era: EraChoice | None = None,
 ) -> CheckResult:
     """Parse-to-findings in one call: timeline of ``trace``, then its rules."""
-    from pathlib import Path
-
-    selected = select(rules(tuple(Path(d) for d in rule_dirs)), only)
+    selected = select(load_rules(tuple(Path(d) for d in rule_dirs)), only)
     return evaluate(selected, timeline(trace.events, era), trace.losses)
 
 
@@ -582,7 +577,5 @@ def check(
     trace: Trace, rules: dict[str, Rule] | None = None, era: EraChoice | None = None
 ) -> pl.LazyFrame:
     """``findings`` of ``trace`` under ``rules`` (default: the built-in catalogue)."""
-    from tracetool.rules import rules as catalogue
-
-    chosen = catalogue() if rules is None else rules
+    chosen = load_rules() if rules is None else rules
     return evaluate(chosen, timeline(trace.events, era), trace.losses).findings.lazy()

@@ -261,7 +261,7 @@ def check(
     if out_format == "json":
         doc = report.as_json(result)
     elif out_format == "junit":
-        doc = report.junit(result, result.devices)
+        doc = report.junit(result)
     elif out_format == "sarif":
         doc = report.sarif(result)
     else:

@@ -61,12 +61,12 @@ def text(result: CheckResult, width: int = 80) -> str:
             out += wrap.wrap("evidence: " + " ".join(compact_evidence(r["evidence"])))
     findings = result.findings
     counts = findings.group_by("status").len().rows()
-    devices = findings["device"].n_unique() if findings.height else len(result.devices)
+    devices = len(result.devices)
     nouns = {"finding": ("finding", "findings"), "inconclusive": ("inconclusive", "inconclusive")}
     summary = ", ".join(f"{n} {nouns[s][n != 1]}" for s, n in sorted(counts)) or "no findings"
     out += [
         "",
-        f"{summary} on {devices} device{'s' if devices != 1 else ''}; "
+        f"{summary}; {devices} device{'s' if devices != 1 else ''} checked, "
         f"{len(result.ran)} rule{'s' if len(result.ran) != 1 else ''} ran, "
         f"{len(result.skipped)} skipped",
     ]
@@ -92,7 +92,7 @@ def as_json(result: CheckResult) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-def junit(result: CheckResult, devices: list[str]) -> str:
+def junit(result: CheckResult) -> str:
     """One testsuite per rule, one testcase per rule and device: a failure per finding,
     ``skipped`` when the device's only hits are inconclusive."""
     root = ET.Element("testsuites", name="tracetool check")
@@ -103,7 +103,7 @@ def junit(result: CheckResult, devices: list[str]) -> str:
     for rule in result.ran:
         suite = ET.SubElement(root, "testsuite", name=rule.id)
         s_fail = s_skip = 0
-        for device in devices:
+        for device in result.devices:
             case = ET.SubElement(suite, "testcase", classname=f"tracetool.{rule.id}", name=device)
             hits = by_key.get((rule.id, device), [])
             real = [h for h in hits if h["status"] == "finding"]
@@ -118,11 +118,11 @@ def junit(result: CheckResult, devices: list[str]) -> str:
             elif hits:
                 s_skip += 1
                 ET.SubElement(case, "skipped", message="inconclusive: " + hits[0]["message"])
-        suite.set("tests", str(len(devices)))
+        suite.set("tests", str(len(result.devices)))
         suite.set("failures", str(s_fail))
         suite.set("errors", "0")
         suite.set("skipped", str(s_skip))
-        total += len(devices)
+        total += len(result.devices)
         failures += s_fail
         skipped += s_skip
     root.set("tests", str(total))
