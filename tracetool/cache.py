@@ -20,7 +20,7 @@ import polars as pl
 
 from tracetool import __version__
 from tracetool._builtin import builtin
-from tracetool.events import InputInfo, scan_events
+from tracetool.events import InputInfo, Parsed, scan_events
 from tracetool.inputs import Source
 
 
@@ -62,7 +62,7 @@ def key(source: Source, format: str | None, kv: bool) -> str | None:
     return hashlib.sha256("\0".join(ident).encode()).hexdigest()[:32]
 
 
-def load(cache_key: str) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, InputInfo] | None:
+def load(cache_key: str) -> Parsed | None:
     """The cached frames (lazy Parquet scans) and input facts, or None on a miss."""
     entry = directory() / cache_key
     meta = entry / "info.json"
@@ -73,10 +73,15 @@ def load(cache_key: str) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, Inpu
     except (ValueError, TypeError):
         return None
     info.cached = True
-    return (
+    records = {
+        path.stem.removeprefix("records-"): pl.scan_parquet(path)
+        for path in sorted(entry.glob("records-*.parquet"))
+    }
+    return Parsed(
         scan_events(str(entry / "events-*.parquet")),
         pl.scan_parquet(entry / "diagnostics.parquet"),
         pl.scan_parquet(entry / "losses.parquet"),
+        records,
         info,
     )
 
@@ -95,12 +100,19 @@ def begin() -> Path:
 
 
 def commit(
-    tmp: Path, cache_key: str, diagnostics: pl.DataFrame, losses: pl.DataFrame, info: InputInfo
+    tmp: Path,
+    cache_key: str,
+    diagnostics: pl.DataFrame,
+    losses: pl.DataFrame,
+    records: dict[str, pl.DataFrame],
+    info: InputInfo,
 ) -> bool:
     """Complete the entry begun in ``tmp`` and move it into place atomically."""
     try:
         diagnostics.write_parquet(tmp / "diagnostics.parquet")
         losses.write_parquet(tmp / "losses.parquet")
+        for name, table in records.items():
+            table.write_parquet(tmp / f"records-{name}.parquet")
         (tmp / "info.json").write_text(json.dumps(dataclasses.asdict(info)))
         final = directory() / cache_key
         if final.exists():

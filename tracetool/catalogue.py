@@ -163,7 +163,7 @@ def load_format(path: Path, inherited: FormatSpec | None = None) -> FormatSpec:
     for key in ("description", "engine"):
         if key not in raw:
             raise CatalogueError(path, f"missing required key {key!r}")
-    from tracetool.parse import ENGINES  # the registry lives with the engines
+    from tracetool.engines import ENGINES  # the registry imports the catalogue
 
     if raw["engine"] not in ENGINES:
         raise CatalogueError(

@@ -8,6 +8,10 @@
                  event itself is kept).
 ``losses``       one row per loss window: a lost-events marker or a header that says the
                  ring buffer overwrote events.
+
+Record-oriented formats also fill record tables (``RECORD_SCHEMAS``): crash reports of a
+kernel log, the ftrace dumps inside it and how their clock was aligned, bpftrace map
+dumps and histograms. Every row keeps ``file`` and ``line``.
 """
 
 from __future__ import annotations
@@ -98,6 +102,84 @@ LOSSES_SCHEMA = pl.Schema(
     }
 )
 
+FRAME = pl.Struct(
+    {
+        "func": pl.String(),  # symbol, or null for a bare address
+        "off": pl.UInt64(),  # +0x.. offset into it
+        "size": pl.UInt64(),  # /0x.. its size
+        "module": pl.String(),  # [module], null for the kernel image
+        "addr": pl.UInt64(),  # [<addr>] when printed
+        "reliable": pl.Boolean(),  # false for "? " (x86) and "([<..>] ..)" (s390) frames
+    }
+)
+
+RECORD_SCHEMAS: dict[str, pl.Schema] = {
+    # One crash report (WARNING, BUG, Oops, panic, KASAN, lockdep, hung task, ...).
+    "crashes": pl.Schema(
+        {
+            "file": pl.String(),
+            "line": pl.UInt32(),  # the first line of the report
+            "end_line": pl.UInt32(),  # its last line
+            "ts": pl.Int64(),  # log time of the title line (ns), null without one
+            "kind": pl.String(),  # warning, bug, oops, panic, kasan, lockdep, ...
+            "title": pl.String(),  # e.g. "WARNING in s390_iommu_attach_device"
+            "signature": pl.String(),  # the title normalised for deduplication
+            "cpu": pl.Int32(),
+            "pid": pl.Int32(),
+            "comm": pl.String(),
+            "tainted": pl.String(),  # taint flags as printed ("G        W"), "" if none
+            "release": pl.String(),  # kernel release from the CPU: line
+            "location": pl.String(),  # source file:line of a WARN or BUG
+            "guilty": pl.String(),  # first reliable frame that is not a report helper
+            "message": pl.String(),  # the report's own text (WARN message, BUG reason)
+            "frames": pl.List(FRAME),
+            "corrupted": pl.Boolean(),  # cut off, or missing the parts its kind has
+            "lines": pl.List(pl.UInt32()),  # every line of the report (the evidence)
+        }
+    ),
+    # One ftrace_dump_on_oops / SysRq-z dump inside a kernel log.
+    "dumps": pl.Schema(
+        {
+            "file": pl.String(),
+            "line": pl.UInt32(),  # "Dumping ftrace buffer:"
+            "end_line": pl.UInt32(),
+            "instance": pl.String(),  # null for the top-level buffer
+            "events": pl.Int64(),
+            "lost": pl.Int64(),  # events lost per [LOST N EVENTS] markers inside it
+            "offset_ns": pl.Int64(),  # added to the dump's clock to get log time
+            "uncertainty_ns": pl.Int64(),  # the offset is good to +- this
+            "how": pl.String(),  # how the offset was derived
+        }
+    ),
+    # One value of a bpftrace map dump (or one statistic of a stats()/avg() value).
+    "maps": pl.Schema(
+        {
+            "file": pl.String(),
+            "line": pl.UInt32(),
+            "ts": pl.Int64(),  # null unless the output printed a time for it
+            "map": pl.String(),  # "@name"
+            "keys": pl.List(pl.String()),  # [] for a scalar map
+            "value": pl.String(),  # as printed
+            "num": pl.Int64(),  # the value as an integer, when it is one
+            "stat": pl.String(),  # count/average/total/min/max for stats(), else null
+        }
+    ),
+    # One bucket of a bpftrace hist()/lhist() (text or JSON).
+    "histograms": pl.Schema(
+        {
+            "file": pl.String(),
+            "line": pl.UInt32(),
+            "ts": pl.Int64(),
+            "map": pl.String(),
+            "keys": pl.List(pl.String()),
+            "func": pl.String(),  # hist or lhist
+            "lower": pl.Int64(),  # inclusive; null for an open "(..., N)" bucket
+            "upper": pl.Int64(),  # exclusive; null for an open "[N, ...)" bucket
+            "count": pl.Int64(),
+        }
+    ),
+}
+
 ACCOUNTING_KINDS = ("events", "records", "headers", "losses", "diagnostics")
 
 
@@ -118,13 +200,46 @@ class InputInfo:
 
 
 @dataclass
+class Parsed:
+    """One input's frames, as parsed or as read from the cache."""
+
+    events: pl.LazyFrame
+    diagnostics: pl.LazyFrame
+    losses: pl.LazyFrame
+    records: dict[str, pl.LazyFrame]
+    info: InputInfo
+
+    @classmethod
+    def of(
+        cls,
+        events: pl.LazyFrame,
+        diagnostics: pl.DataFrame,
+        losses: pl.DataFrame,
+        records: dict[str, pl.DataFrame],
+        info: InputInfo,
+    ) -> Parsed:
+        lazy = {name: table.lazy() for name, table in records.items()}
+        return cls(events, diagnostics.lazy(), losses.lazy(), lazy, info)
+
+
+@dataclass
 class Trace:
-    """Parsed inputs: lazy ``events``, ``diagnostics`` and ``losses`` plus per-input facts."""
+    """Parsed inputs: lazy ``events``, ``diagnostics`` and ``losses``, per-input facts, and
+    the record tables the inputs filled (``table(name)``)."""
 
     events: pl.LazyFrame
     diagnostics: pl.LazyFrame
     losses: pl.LazyFrame
     inputs: list[InputInfo]
+    records: dict[str, pl.LazyFrame] = field(default_factory=dict)
+
+    def table(self, name: str) -> pl.LazyFrame:
+        """A record table (see ``RECORD_SCHEMAS``), empty when no input filled it."""
+        if name not in RECORD_SCHEMAS:
+            from tracetool.errors import UnknownName
+
+            raise UnknownName("record table", name, RECORD_SCHEMAS)
+        return self.records.get(name, pl.LazyFrame(schema=RECORD_SCHEMAS[name]))
 
     def accounting(self) -> pl.DataFrame:
         """One row per input: its format and how every line was accounted for."""

@@ -40,6 +40,12 @@ PROBE = (
 )
 KV_PAIR = r"""[\w.\[\]]+=(?:"(?:[^"\\]|\\.)*"|\S*)"""
 PRINT_EVENTS = ("tracing_mark_write", "print", "bprint", "bputs")
+ORPHAN_FRAME = "stack frame with no <stack trace> line before it"
+# A line that starts a new record: a chunk may be cut just before it.
+# (No "^": match() anchors at its start position, where "^" would not match.)
+SAFE_LINE = re.compile(
+    rb"(?:\S+: )?\s*\S.*?-\d+\s+(?:\(\s*(?:\d+|-+)\)\s+)?(?:\[\d+\]|\d+\S{4,6}\s)"
+)
 
 
 @dataclass(frozen=True)
@@ -369,6 +375,75 @@ def extract_args(events: pl.DataFrame, spec: FormatSpec, dialect: Dialect) -> pl
     )
 
 
+def fold(
+    df: pl.DataFrame, spec: FormatSpec, file: str
+) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    """Fold `` => `` frames into the stack event above them and continuation lines of
+    multi-line prints into their event; mark frames with no stack event as diagnostics.
+    The ftrace family fills no record tables."""
+    return _fold(df, spec), {}
+
+
+def _fold(df: pl.DataFrame, spec: FormatSpec) -> pl.DataFrame:
+    kind, line = pl.col("kind"), pl.col("line")
+    anchor_line = pl.when(kind != "frame").then(line).forward_fill()
+    anchor_event = pl.when(kind != "frame").then(pl.col("event")).forward_fill()
+    stack_anchor = (kind == "frame") & anchor_event.is_in(["kernel_stack", "user_stack"])
+    # A print's text, or a probe's string fetch-arg, may hold newlines: the lines after
+    # it that are not events are its own. Declared events print on one line.
+    single_line = [n for n in spec.events if n not in PRINT_EVENTS]
+    single_line += ["function", "kernel_stack", "user_stack"]
+    prev_ok = pl.when(kind != "diag").then((kind == "event") & ~pl.col("event").is_in(single_line))
+    cont_anchor = pl.when(kind != "diag").then(line).forward_fill()
+    df = df.with_columns(
+        kind=pl.when((kind == "diag") & prev_ok.forward_fill().fill_null(False))
+        .then(pl.lit("cont"))
+        .when((kind == "frame") & ~stack_anchor.fill_null(False))
+        .then(pl.lit("diag"))
+        .otherwise(kind),
+        reason=pl.when((kind == "frame") & ~stack_anchor.fill_null(False)).then(
+            pl.lit(ORPHAN_FRAME)
+        ),
+        owner=pl.when(kind == "frame").then(anchor_line).otherwise(cont_anchor),
+    )
+    empty = pl.lit(None, pl.List(pl.String))
+    records = df.filter(pl.col("kind").is_in(["frame", "cont"]))
+    if records.is_empty():
+        return df.with_columns(
+            frames_k=pl.when(pl.col("event") == "kernel_stack")
+            .then(pl.lit([], pl.List(pl.String)))
+            .otherwise(empty),
+            frames_u=pl.when(pl.col("event") == "user_stack")
+            .then(pl.lit([], pl.List(pl.String)))
+            .otherwise(empty),
+        )
+    frames = (
+        records.filter(pl.col("kind") == "frame")
+        .group_by("owner", maintain_order=True)
+        .agg(frames=pl.col("text").str.strip_prefix(" =>").str.strip_chars())
+    )
+    conts = (
+        records.filter(pl.col("kind") == "cont")
+        .group_by("owner", maintain_order=True)
+        .agg(more=pl.col("text").str.join("\n"))
+    )
+    df = df.join(frames, left_on="line", right_on="owner", how="left", maintain_order="left").join(
+        conts, left_on="line", right_on="owner", how="left", maintain_order="left"
+    )
+    no_frames = pl.lit([], pl.List(pl.String))
+    return df.with_columns(
+        body=pl.when(pl.col("more").is_not_null())
+        .then(pl.concat_str("body", pl.lit("\n"), "more"))
+        .otherwise("body"),
+        frames_k=pl.when(pl.col("event") == "kernel_stack")
+        .then(pl.coalesce("frames", no_frames))
+        .otherwise(empty),
+        frames_u=pl.when(pl.col("event") == "user_stack")
+        .then(pl.coalesce("frames", no_frames))
+        .otherwise(empty),
+    ).drop("frames", "more")
+
+
 _HIT = "tt_hit"
 
 
@@ -458,4 +533,4 @@ def _kv(text: pl.Expr) -> pl.Expr:
     return pairs.list.eval(as_struct).cast(KV)
 
 
-__all__ = ["PRINT_EVENTS", "PROBE", "Dialect", "classify", "extract_args"]
+__all__ = ["PRINT_EVENTS", "PROBE", "SAFE_LINE", "Dialect", "classify", "extract_args", "fold"]

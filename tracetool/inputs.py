@@ -6,7 +6,7 @@ import gzip
 import io
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -78,11 +78,15 @@ def expand(inputs: list[str | Path]) -> list[Source]:
     return sources
 
 
-def read_chunks(stream: IO[bytes], safe_line: re.Pattern[bytes]) -> Iterator[bytes]:
+def read_chunks(
+    stream: IO[bytes], safe_line_for: Callable[[bytes], re.Pattern[bytes]]
+) -> Iterator[bytes]:
     """Yield the stream in chunks of whole lines, each cut just before a line that
-    starts a new record, so no multi-line record spans two chunks."""
+    starts a new record, so no multi-line record spans two chunks. What starts a record
+    depends on the format, which ``safe_line_for`` tells from the input's first bytes."""
     carry = b""
     data = stream.read(CHUNK_BYTES)
+    safe_line = safe_line_for(data)
     while data:
         following = stream.read(CHUNK_BYTES)
         buf = carry + data

@@ -12,22 +12,23 @@ from typing import IO, Literal
 
 import polars as pl
 
-from tracetool import cache, graph
+from tracetool import cache
 from tracetool.catalogue import FormatSpec, args_struct
+from tracetool.engines import ENGINES
 from tracetool.events import (
     DIAGNOSTICS_SCHEMA,
     LOSSES_SCHEMA,
+    RECORD_SCHEMAS,
     InputInfo,
+    Parsed,
     Trace,
     events_schema,
     flatten_args,
     scan_events,
 )
-from tracetool.ftrace import PRINT_EVENTS, Dialect, classify, extract_args
+from tracetool.ftrace import Dialect, extract_args
 from tracetool.inputs import Source, choose_format, expand, head_lines, read_chunks, text_source
 
-# The engines a parsers/*.toml may name; each returns the same per-line columns.
-ENGINES = {"ftrace": classify, "function-graph": graph.classify}
 # Chunks are small and already in memory: the in-memory engine has less setup per call.
 ENGINE: Literal["in-memory"] = "in-memory"
 WORKERS = 2
@@ -39,16 +40,11 @@ _HEADER_FACTS = [
     ("version", re.compile(r"^version = (\d+)")),
     ("corrupted", re.compile(r"^# WARNING: FUNCTION TRACING IS CORRUPTED")),
 ]
-# A line that starts a new record: a chunk may be cut just before it.
-# (No "^": match() anchors at its start position, where "^" would not match.)
-_SAFE_LINE = re.compile(
-    rb"(?:\S+: )?\s*\S.*?-\d+\s+(?:\(\s*(?:\d+|-+)\)\s+)?(?:\[\d+\]|\d+\S{4,6}\s)"
-)
-
-UNPARSED = "no context prefix (TASK-PID [CPU] TIMESTAMP:) and not a known header or marker"
-ORPHAN_FRAME = "stack frame with no <stack trace> line before it"
 TRUNCATED = "incomplete last line: the input ends without a newline (a cut-short copy?)"
 ARGS_MISMATCH = "payload does not match the format declared for this event in parsers/{}.toml"
+
+
+Records = dict[str, pl.DataFrame]
 
 
 @dataclass
@@ -56,6 +52,7 @@ class _Parts:
     events: list[pl.DataFrame] = field(default_factory=list)
     diagnostics: list[pl.DataFrame] = field(default_factory=list)
     losses: list[pl.DataFrame] = field(default_factory=list)
+    records: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
 
 
 def _header_facts(head: list[str]) -> dict[str, object]:
@@ -113,20 +110,20 @@ def _timestamp_kind(head: list[str], spec: FormatSpec) -> str:
 
 def _chunk_to(
     part: Path | None, schema: pl.Schema, *args: object
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, int]]:
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, Records, dict[str, int]]:
     """``_chunk``, then the events in the fixed schema, written to ``part`` if given
     (in the worker, so writing overlaps parsing)."""
-    events, diags, losses, tally = _chunk(*args)  # type: ignore[arg-type]
+    events, diags, losses, records, tally = _chunk(*args)  # type: ignore[arg-type]
     events = events.select(schema.names()).cast(schema)
     if part is not None:
         flatten_args(events).write_parquet(part, compression="lz4")
         events = events.clear()
-    return events, diags, losses, tally
+    return events, diags, losses, records, tally
 
 
 def _chunk(
     data: bytes, first_line: int, spec: FormatSpec, dialect: Dialect, file: str
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, int]]:
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, Records, dict[str, int]]:
     """Parse one chunk of whole lines into events, diagnostics and raw loss rows."""
     try:
         data.decode("utf-8")
@@ -135,25 +132,27 @@ def _chunk(
     lines = pl.scan_lines(data, name="text", row_index_name="line", row_index_offset=first_line)
     if b"\r" in data:
         lines = lines.with_columns(pl.col("text").str.strip_suffix("\r"))
-    df = ENGINES[spec.engine](lines, spec, dialect).collect(engine=ENGINE)
-    df = _fold_records(df, spec)
+    engine = ENGINES[spec.engine]
+    df = engine.classify(lines, spec, dialect).collect(engine=ENGINE)
+    df, records = engine.fold(df, spec, file)
     counts = dict(df.group_by("kind").len().iter_rows())
     ev = df.filter(pl.col("kind") == "event").drop("kind")
     ev = extract_args(ev, spec, dialect)
+    reason = pl.col("reason") if "reason" in df.columns else pl.lit(None, pl.String)
     arg_diags = ev.filter(~pl.col("args_ok")).select(
         "line", kind=pl.lit("args"), reason=pl.lit(ARGS_MISMATCH.format(spec.name)), text="text"
     )
     events = ev.select(
-        *_with_source(spec.name, file), stack=pl.col("frames_k"), ustack=pl.col("frames_u")
+        *_with_source(spec.name, file, "source" in ev.columns),
+        stack=pl.col("frames_k"),
+        ustack=pl.col("frames_u"),
     )
     diags = pl.concat(
         [
             df.filter(pl.col("kind") == "diag").select(
                 "line",
                 kind=pl.lit("unparsed"),
-                reason=pl.when(pl.col("orphan"))
-                .then(pl.lit(ORPHAN_FRAME))
-                .otherwise(pl.lit(UNPARSED)),
+                reason=pl.coalesce(reason, pl.lit(engine.unparsed)),
                 text="text",
             ),
             arg_diags,
@@ -172,85 +171,25 @@ def _chunk(
     tally = {
         "bytes": len(data),
         "events": counts.get("event", 0),
-        "records": counts.get("frame", 0) + counts.get("cont", 0),
+        "records": sum(counts.get(k, 0) for k in ("frame", "cont", "record")),
         "headers": counts.get("header", 0),
         "losses": counts.get("loss", 0),
         "diagnostics": counts.get("diag", 0),
     }
-    return events, diags.select(DIAGNOSTICS_SCHEMA.names()), losses, tally
+    return events, diags.select(DIAGNOSTICS_SCHEMA.names()), losses, records, tally
 
 
-def _with_source(source: str, file: str) -> list[pl.Expr]:
+def _with_source(source: str, file: str, own: bool) -> list[pl.Expr]:
     cols = ["ts", "cpu", "pid", "tgid", "comm", "event"]
     return [
         *(pl.col(c) for c in cols),
-        pl.lit(source).alias("source"),
+        (pl.coalesce("source", pl.lit(source)) if own else pl.lit(source)).alias("source"),
         pl.lit(file).alias("file"),
         pl.col("line"),
         pl.col("flags"),
         pl.col("body"),
         pl.col("args"),
     ]
-
-
-def _fold_records(df: pl.DataFrame, spec: FormatSpec) -> pl.DataFrame:
-    """Fold `` => `` frames into the stack event above them and continuation lines of
-    multi-line prints into their event; mark frames with no stack event as diagnostics."""
-    kind, line = pl.col("kind"), pl.col("line")
-    anchor_line = pl.when(kind != "frame").then(line).forward_fill()
-    anchor_event = pl.when(kind != "frame").then(pl.col("event")).forward_fill()
-    stack_anchor = (kind == "frame") & anchor_event.is_in(["kernel_stack", "user_stack"])
-    # A print's text, or a probe's string fetch-arg, may hold newlines: the lines after
-    # it that are not events are its own. Declared events print on one line.
-    single_line = [n for n in spec.events if n not in PRINT_EVENTS]
-    single_line += ["function", "kernel_stack", "user_stack"]
-    prev_ok = pl.when(kind != "diag").then((kind == "event") & ~pl.col("event").is_in(single_line))
-    cont_anchor = pl.when(kind != "diag").then(line).forward_fill()
-    df = df.with_columns(
-        kind=pl.when((kind == "diag") & prev_ok.forward_fill().fill_null(False))
-        .then(pl.lit("cont"))
-        .when((kind == "frame") & ~stack_anchor.fill_null(False))
-        .then(pl.lit("diag"))
-        .otherwise(kind),
-        orphan=(kind == "frame") & ~stack_anchor.fill_null(False),
-        owner=pl.when(kind == "frame").then(anchor_line).otherwise(cont_anchor),
-    )
-    empty = pl.lit(None, pl.List(pl.String))
-    records = df.filter(pl.col("kind").is_in(["frame", "cont"]))
-    if records.is_empty():
-        return df.with_columns(
-            frames_k=pl.when(pl.col("event") == "kernel_stack")
-            .then(pl.lit([], pl.List(pl.String)))
-            .otherwise(empty),
-            frames_u=pl.when(pl.col("event") == "user_stack")
-            .then(pl.lit([], pl.List(pl.String)))
-            .otherwise(empty),
-        )
-    frames = (
-        records.filter(pl.col("kind") == "frame")
-        .group_by("owner", maintain_order=True)
-        .agg(frames=pl.col("text").str.strip_prefix(" =>").str.strip_chars())
-    )
-    conts = (
-        records.filter(pl.col("kind") == "cont")
-        .group_by("owner", maintain_order=True)
-        .agg(more=pl.col("text").str.join("\n"))
-    )
-    df = df.join(frames, left_on="line", right_on="owner", how="left", maintain_order="left").join(
-        conts, left_on="line", right_on="owner", how="left", maintain_order="left"
-    )
-    no_frames = pl.lit([], pl.List(pl.String))
-    return df.with_columns(
-        body=pl.when(pl.col("more").is_not_null())
-        .then(pl.concat_str("body", pl.lit("\n"), "more"))
-        .otherwise("body"),
-        frames_k=pl.when(pl.col("event") == "kernel_stack")
-        .then(pl.coalesce("frames", no_frames))
-        .otherwise(empty),
-        frames_u=pl.when(pl.col("event") == "user_stack")
-        .then(pl.coalesce("frames", no_frames))
-        .otherwise(empty),
-    ).drop("frames", "more")
 
 
 def _parse_stream(
@@ -260,14 +199,20 @@ def _parse_stream(
     kv: bool,
     sink: Path | None,
     progress: Callable[[int], None] | None = None,
-) -> tuple[pl.LazyFrame, pl.DataFrame, pl.DataFrame, InputInfo]:
+) -> tuple[pl.LazyFrame, pl.DataFrame, pl.DataFrame, Records, InputInfo]:
     """Parse one input chunk by chunk. With a ``sink`` directory, each chunk's events go
     to their own Parquet part as soon as they are parsed, so memory stays bounded by
     the chunk size; without one (snippets), they stay in memory."""
-    chunks = read_chunks(stream, _SAFE_LINE)
+    chosen: list[FormatSpec] = []
+
+    def safe_line(data: bytes) -> re.Pattern[bytes]:
+        chosen.append(choose_format(source.name, data, format))
+        return ENGINES[chosen[0].engine].safe_line
+
+    chunks = read_chunks(stream, safe_line)
     first = next(chunks, b"")
     head = head_lines(first)
-    spec = choose_format(source.name, first, format)
+    spec = chosen[0] if chosen else choose_format(source.name, first, format)
     nocontext = _is_nocontext(head, spec)
     dialect = Dialect(trace_cmd=spec.dialect == "trace-cmd", kv=kv, nocontext=nocontext)
     info = InputInfo(file=source.name, format=spec.name, meta=_header_facts(head))
@@ -278,9 +223,9 @@ def _parse_stream(
     ends_with_newline = True
     # Polars releases the GIL, so two chunks in flight keep both cores busy; results
     # are consumed in input order, and at most WORKERS chunks are held at once.
-    pending: deque[Future[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, int]]]] = (
-        deque()
-    )
+    pending: deque[
+        Future[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, Records, dict[str, int]]]
+    ] = deque()
     submitted = 0
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         data: bytes | None = first
@@ -296,7 +241,7 @@ def _parse_stream(
                 ends_with_newline = data.endswith(b"\n")
                 data = next(chunks, None)
                 continue
-            events, diags, losses, tally = pending.popleft().result()
+            events, diags, losses, records, tally = pending.popleft().result()
             if progress is not None:
                 progress(int(tally.pop("bytes")))
             else:
@@ -305,6 +250,8 @@ def _parse_stream(
                 parts.events.append(events)
             parts.diagnostics.append(diags)
             parts.losses.append(losses)
+            for name, table in records.items():
+                parts.records.setdefault(name, []).append(table)
             for key, value in tally.items():
                 info.counts[key] = info.counts.get(key, 0) + value
     info.lines = next_line - 1
@@ -333,7 +280,10 @@ def _parse_stream(
             ]
         )
     losses = _loss_windows(_concat(parts.losses, LOSSES_SCHEMA), events_lf, info, spec.name)
-    return events_lf, diagnostics, losses, info
+    records = {
+        name: _concat(tables, RECORD_SCHEMAS[name]) for name, tables in parts.records.items()
+    }
+    return events_lf, diagnostics, losses, records, info
 
 
 def _last_text(diagnostics: pl.DataFrame, events: pl.LazyFrame, line: int) -> str:
@@ -416,28 +366,24 @@ def parse(
     """
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
-    frames: list[tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]] = []
-    infos: list[InputInfo] = []
+    parsed: list[Parsed] = []
     for source in expand(list(inputs)):
         key = cache.key(source, format, kv) if use_cache else None
         hit = cache.load(key) if key else None
         if hit is None:
             sink = cache.begin() if key else cache.scratch()
             with source.open() as stream:
-                events, diagnostics, losses, info = _parse_stream(
+                events, diagnostics, losses, records, info = _parse_stream(
                     source, stream, format, kv, sink, progress
                 )
-            if key and cache.commit(sink, key, diagnostics, losses, info):
+            if key and cache.commit(sink, key, diagnostics, losses, records, info):
                 hit = cache.load(key)
                 if hit is not None:
-                    hit[3].cached = False  # parsed just now, not read from the cache
-        if hit is not None:
-            frames.append(hit[:3])
-            infos.append(hit[3])
-        else:
-            frames.append((events, diagnostics.lazy(), losses.lazy()))
-            infos.append(info)
-    return _combine(frames, infos)
+                    hit.info.cached = False  # parsed just now, not read from the cache
+            if hit is None:
+                hit = Parsed.of(events, diagnostics, losses, records, info)
+        parsed.append(hit)
+    return _combine(parsed)
 
 
 def parse_text(
@@ -445,23 +391,20 @@ def parse_text(
 ) -> Trace:
     """Parse a string, as a test or a notebook embeds a log snippet."""
     source = Source(name, None)
-    events, diagnostics, losses, info = _parse_stream(source, text_source(text), format, kv, None)
-    return _combine([(events, diagnostics.lazy(), losses.lazy())], [info])
+    parts = _parse_stream(source, text_source(text), format, kv, None)
+    return _combine([Parsed.of(*parts)])
 
 
-def _combine(
-    frames: list[tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]], infos: list[InputInfo]
-) -> Trace:
-    if not frames:
-        return Trace(
-            pl.LazyFrame(schema=events_schema(args_struct())),
-            pl.LazyFrame(schema=DIAGNOSTICS_SCHEMA),
-            pl.LazyFrame(schema=LOSSES_SCHEMA),
-            infos,
-        )
+def _combine(parsed: list[Parsed]) -> Trace:
+    names = sorted({name for p in parsed for name in p.records})
     return Trace(
-        pl.concat([f[0] for f in frames]),
-        pl.concat([f[1] for f in frames]),
-        pl.concat([f[2] for f in frames]),
-        infos,
+        pl.concat([p.events for p in parsed])
+        if parsed
+        else pl.LazyFrame(schema=events_schema(args_struct())),
+        pl.concat([p.diagnostics for p in parsed])
+        if parsed
+        else pl.LazyFrame(schema=DIAGNOSTICS_SCHEMA),
+        pl.concat([p.losses for p in parsed]) if parsed else pl.LazyFrame(schema=LOSSES_SCHEMA),
+        [p.info for p in parsed],
+        {name: pl.concat([p.records[name] for p in parsed if name in p.records]) for name in names},
     )
