@@ -40,6 +40,10 @@ def snapshot(path: Path) -> str:
     ):
         parts.append(f"# {name}")
         parts.extend(json.dumps(_compact(r), sort_keys=True) for r in frame.collect().to_dicts())
+    for name in sorted(trace.records):
+        parts.append(f"# records: {name}")
+        rows = trace.table(name).drop("file").collect().to_dicts()
+        parts.extend(json.dumps(r, sort_keys=True, default=str) for r in rows)
     return "\n".join(parts) + "\n"
 
 
