@@ -13,7 +13,7 @@ import polars as pl
 
 from tracetool._builtin import builtin
 from tracetool.errors import CatalogueError, UnknownName, closest
-from tracetool.events import DTYPES, PROBE_FIELDS
+from tracetool.events import DTYPES, ENGINE_FIELDS, PROBE_FIELDS
 
 _FORMAT_KEYS = {
     "description",
@@ -247,7 +247,7 @@ def args_fields() -> dict[str, pl.DataType]:
         for event in spec.events.values():
             for fname, ftype in event.fields.items():
                 fields.setdefault(fname, DTYPES[ftype])
-    for fname, dtype in PROBE_FIELDS.items():
+    for fname, dtype in {**PROBE_FIELDS, **ENGINE_FIELDS}.items():
         fields.setdefault(fname, dtype)
     return dict(sorted(fields.items()))
 

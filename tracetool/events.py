@@ -49,6 +49,14 @@ PROBE_FIELDS: dict[str, pl.DataType] = {
     "kv": KV,
 }
 
+# Fields an engine fills for any event, whatever its format declares.
+ENGINE_FIELDS: dict[str, pl.DataType] = {
+    # The event's system when the text names it ("iommu" for perf's "iommu:map");
+    # ``event`` stays "map", as tracefs prints it, so one declaration and one timeline
+    # serve every format.
+    "system": pl.String(),
+}
+
 
 def base_columns() -> dict[str, pl.DataType]:
     """Columns of ``events`` before ``args``, in order."""

@@ -358,6 +358,11 @@ def extract_args(events: pl.DataFrame, spec: FormatSpec, dialect: Dialect) -> pl
     lf = lf.with_columns(**_probe_fields(pl.col("__probe"), dialect))
     for fname in PROBE_FIELDS:
         per_field[fname].insert(0, pl.col(f"__p_{fname}"))
+    # An engine that learned a field from the line itself (perf's "probe:func__return"
+    # names the function and the system) passes it as an "arg_<field>" column.
+    given = [c for c in events.columns if c.startswith("arg_") and c[4:] in per_field]
+    for column in given:
+        per_field[column[4:]].insert(0, pl.col(column))
     if dialect.kv:
         generic = ~ev.is_in(list(spec.events)) & pl.col("__p_kv").is_null()
         per_field["kv"].append(_kv(pl.when(generic).then(body)))
@@ -367,7 +372,7 @@ def extract_args(events: pl.DataFrame, spec: FormatSpec, dialect: Dialect) -> pl
     ]
     matched = [pl.when(ev == name).then(pl.any_horizontal(h)) for name, h in hits.items()]
     declared_ok = pl.coalesce(matched) if matched else pl.lit(None, pl.Boolean)
-    scratch = [*stage, *(f"__p_{f}" for f in PROBE_FIELDS)]
+    scratch = [*stage, *(f"__p_{f}" for f in PROBE_FIELDS), *given]
     return (
         lf.with_columns(args=pl.struct(columns), args_ok=declared_ok.fill_null(True))
         .drop(scratch)
