@@ -17,6 +17,12 @@ FILES = (
     else []
 )
 
+DMESG = (
+    sorted(p for p in (CORPUS / "dmesg").rglob("*") if p.is_file())
+    if (CORPUS / "dmesg").is_dir()
+    else []
+)
+
 pytestmark = pytest.mark.corpus
 
 
@@ -76,3 +82,22 @@ def test_corpus_checks_without_crash() -> None:
         assert result.findings.height == 0, (path, result.findings)
         checked += 1
     assert checked >= 20
+
+
+@pytest.mark.skipif(not DMESG, reason="../shared/corpus not present")
+def test_corpus_kernel_logs_are_accounted() -> None:
+    """Every kernel log, mail and crash-report file parses (as what it sniffs as, or as
+    dmesg when it is prose) with every line accounted, and its crash reports assemble."""
+    reports = 0
+    for path in DMESG:
+        try:
+            trace = tracetool.parse(path, use_cache=False)
+        except tracetool.InputError:
+            trace = tracetool.parse(path, format="dmesg", use_cache=False)
+        (info,) = trace.inputs
+        assert info.accounted(), (path, info)
+        assert info.lines == len(path.read_bytes().splitlines()), path
+        crashes = trace.table("crashes").collect()
+        assert crashes["title"].null_count() == 0, path
+        reports += crashes.height
+    assert reports >= 500

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ _FORMAT_KEYS = {
     "examples",
     "nocontext",
     "dialect",
+    "reports",
 }
 _EVENT_KEYS = {"pattern", "fields", "device", "description"}
 _LINE_KEYS = {"name", "kind", "prefix", "pattern", "description"}
@@ -68,6 +69,9 @@ class FormatSpec:
     nocontext: str | None  # grammar of prefix-less lines (ftrace's nocontext-info)
     dialect: str  # "kernel" or "trace-cmd": who printed the text (see ftrace.Dialect)
     events: dict[str, EventSpec]
+    # Engine-specific grammar of multi-line records (dmesg crash reports), validated by
+    # the engine that reads it.
+    reports: dict[str, Any] = field(default_factory=dict)
 
     def sniff_score(self, head: list[str]) -> int:
         """How many of the first lines look like this format (strong markers count 1000)."""
@@ -150,6 +154,30 @@ def _nocontext(path: Path, raw: dict[str, Any], inherited: FormatSpec | None) ->
     return grammar
 
 
+def _reports(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
+    """The ``[reports]`` table; every string or list of strings in it is a regex, and
+    ``titles`` is a list of ``{kind, pattern, title[, continues]}``."""
+    reports = dict(raw.get("reports", {}))
+    for key, value in reports.items():
+        if key == "titles":
+            for i, entry in enumerate(value):
+                missing = {"kind", "pattern", "title"} - set(entry)
+                if missing:
+                    raise CatalogueError(path, f"reports.titles[{i}]: needs {sorted(missing)}")
+                extra = set(entry) - {"kind", "pattern", "title", "continues"}
+                if extra:
+                    raise CatalogueError(
+                        path, f"reports.titles[{i}]: unknown key {sorted(extra)[0]!r}"
+                    )
+                _check_regex(path, f"reports.titles[{i}].pattern", entry["pattern"])
+        elif isinstance(value, str):
+            _check_regex(path, f"reports.{key}", value)
+        else:
+            for i, pattern in enumerate(value):
+                _check_regex(path, f"reports.{key}[{i}]", pattern)
+    return reports
+
+
 def load_format(path: Path, inherited: FormatSpec | None = None) -> FormatSpec:
     """Load and validate one format file."""
     try:
@@ -198,6 +226,7 @@ def load_format(path: Path, inherited: FormatSpec | None = None) -> FormatSpec:
         nocontext=_nocontext(path, raw, inherited),
         dialect=_dialect(path, raw),
         events=events,
+        reports=_reports(path, raw),
     )
 
 

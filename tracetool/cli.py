@@ -140,6 +140,11 @@ def parse(
         click.echo(line, err=True)
     for line in render.losses_summary(trace.losses.collect()):
         click.echo(line, err=True)
+    for line in render.dumps_summary(trace.table("dumps").collect()):
+        click.echo(line, err=True)
+    crashes = trace.table("crashes").select(pl.len()).collect().item()
+    if crashes:
+        click.echo(f"{crashes} crash report(s); see `tracetool list crashes`", err=True)
     shown = diagnostics.height if show_diagnostics else 5
     for line in render.diagnostics_summary(diagnostics, limit=shown):
         click.echo(line, err=True)
@@ -352,6 +357,48 @@ def list_devices(
     )
     click.echo(render.table(summary, flex="kinds"))
     click.echo(f"kernel era: {tl.era.label()}", err=True)
+
+
+@list_.command(name="crashes")
+@input_args
+@format_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the whole table (frames, signature, lines) to FILE (.parquet, .csv, .json, "
+    ".ndjson).",
+)
+@cache_option
+@errors
+def list_crashes(
+    inputs: tuple[str, ...], fmt: str | None, output: Path | None, no_cache: bool
+) -> None:
+    """Crash reports in kernel logs (WARNING, BUG, Oops, panic, KASAN, lockdep, hung
+    task, RCU stall), assembled even when other CPUs' lines interleave: where, when,
+    which task, the title and the guilty frame; reports with the same signature are
+    the same bug.
+
+    \b
+    Example:
+      tracetool list crashes samples/dmesg/s390-warn-zpci-dma-v6.0.txt
+    """
+    trace = _parse_with_progress(list(inputs), fmt, use_cache=not no_cache)
+    crashes = trace.table("crashes").collect()
+    if output:
+        _write(crashes.lazy(), output)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        rows = render.crashes_table(crashes)
+        click.echo(render.table(rows, flex="title", caps={"at": 24, "task": 16}))
+    distinct = crashes["signature"].n_unique() if crashes.height else 0
+    corrupted = int(crashes["corrupted"].sum()) if crashes.height else 0
+    click.echo(
+        f"{crashes.height} report(s), {distinct} distinct signature(s), {corrupted} corrupted",
+        err=True,
+    )
+    for line in render.dumps_summary(trace.table("dumps").collect()):
+        click.echo(line, err=True)
 
 
 @list_.command(name="events")

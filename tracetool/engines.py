@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from tracetool import ftrace, graph
+from tracetool import dmesg, ftrace, graph
 from tracetool.catalogue import FormatSpec
 from tracetool.ftrace import Dialect
 
@@ -52,5 +52,8 @@ ENGINES: dict[str, Engine] = {
         ftrace.fold,
         ftrace.SAFE_LINE,
         "not a function_graph line (CPU) [task-pid |] duration | call), header or marker",
+    ),
+    "dmesg": Engine(
+        dmesg.classify, dmesg.fold, dmesg.SAFE_LINE, dmesg.UNPARSED, ("crashes", "dumps")
     ),
 }

@@ -55,6 +55,10 @@ ENGINE_FIELDS: dict[str, pl.DataType] = {
     # ``event`` stays "map", as tracefs prints it, so one declaration and one timeline
     # serve every format.
     "system": pl.String(),
+    # Kernel log messages: the syslog level (0 emerg .. 7 debug) and facility, when the
+    # prefix prints them (dmesg -r, dmesg -x, /dev/kmsg).
+    "level": pl.Int32(),
+    "facility": pl.String(),
 }
 
 
@@ -157,6 +161,7 @@ RECORD_SCHEMAS: dict[str, pl.Schema] = {
             "offset_ns": pl.Int64(),  # added to the dump's clock to get log time
             "uncertainty_ns": pl.Int64(),  # the offset is good to +- this
             "how": pl.String(),  # how the offset was derived
+            "complete": pl.Boolean(),  # false when the dump is cut off before its end
         }
     ),
     # One value of a bpftrace map dump (or one statistic of a stats()/avg() value).

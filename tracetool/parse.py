@@ -90,7 +90,9 @@ def _timestamp_kind(head: list[str], spec: FormatSpec) -> str:
     precision into µs text than it has: ``us`` (secs.usecs, the kernel's text),
     ``ns`` (secs.nsecs, trace-cmd -t), ``counter`` (counter/uptime/x86-tsc clocks: raw
     ticks, kept as printed in ``ts``), ``relative-us`` (latency format: µs since the
-    buffer was reset, not since boot), ``none`` (function_graph without abstime)."""
+    buffer was reset, not since boot), ``none`` (function_graph without abstime), and
+    for kernel logs ``wallclock`` (ns since the epoch) or ``wallclock-no-year`` (syslog's
+    "Nov 24 09:56:18": ns since 1 January of an unknown year)."""
     grammars = [re.compile(g) for g in spec.line]
     for text in head:
         for grammar in grammars:
@@ -105,6 +107,13 @@ def _timestamp_kind(head: list[str], spec: FormatSpec) -> str:
                 return "us"
             if m and "abs" in grammar.groupindex:
                 return "us" if m.group("abs") else "none"
+            # Kernel logs: seconds.micros since boot, /dev/kmsg micros, wall clocks.
+            if m and ("secs" in grammar.groupindex or "kmsg_us" in grammar.groupindex):
+                return "us"
+            if m and "sys_mon" in grammar.groupindex:
+                return "wallclock-no-year" if m.group("sys_mon") else "wallclock"
+            if m and ("ctime" in grammar.groupindex or "iso" in grammar.groupindex):
+                return "wallclock"
     return "unknown"
 
 

@@ -98,6 +98,8 @@ _CLOCK_NOTES = {
     "none": "; no timestamps in this input (nocontext-info, or function_graph without abstime)",
     "relative-us": "; latency format: timestamps are µs since the buffer was reset, not since boot",
     "relative-counter": "; latency format: timestamps are raw counts since the buffer was reset",
+    "wallclock": "; wall-clock timestamps (ns since the epoch), not time since boot",
+    "wallclock-no-year": "; syslog timestamps carry no year: ns since 1 January of that year",
 }
 
 
@@ -125,4 +127,36 @@ def diagnostics_summary(diagnostics: pl.DataFrame, limit: int = 5) -> list[str]:
         out.append(
             f"... and {diagnostics.height - limit} more (see `tracetool parse --diagnostics`)"
         )
+    return out
+
+
+def crashes_table(crashes: pl.DataFrame) -> pl.DataFrame:
+    """The crash reports a person scans: where, when, which task, the title (marked when
+    the report is cut off or lacks parts) and the guilty frame."""
+    return crashes.sort("file", "line").select(
+        at=pl.format("{}:{}", pl.col("file").str.split("/").list.last(), "line"),
+        time=seconds(pl.col("ts")),
+        task=pl.when(pl.col("pid").is_not_null()).then(
+            pl.format("{}-{}", pl.coalesce("comm", pl.lit("?")), "pid")
+        ),
+        title=pl.when(pl.col("corrupted"))
+        .then(pl.format("[corrupted] {}", "title"))
+        .otherwise(pl.col("title")),
+    )
+
+
+def dumps_summary(dumps: pl.DataFrame) -> list[str]:
+    """``path:line: ftrace dump of N events: offset ... ± ... (how)`` per dump."""
+    out = []
+    for r in dumps.iter_rows(named=True):
+        name = f"instance {r['instance']}" if r["instance"] else "ftrace dump"
+        cut = "" if r["complete"] else ", cut off before its end"
+        if r["offset_ns"] is None:
+            clock = r["how"]
+        else:
+            clock = (
+                f"moved onto the log clock by {r['offset_ns'] / 1e9:+.6f} s "
+                f"± {r['uncertainty_ns'] / 1e6:.3f} ms ({r['how']})"
+            )
+        out.append(f"{r['file']}:{r['line']}: {name} of {r['events']} events{cut}; {clock}")
     return out
