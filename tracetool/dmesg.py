@@ -32,9 +32,10 @@ from tracetool.ftrace import Dialect, _int
 
 SOURCE_DUMP = "ftrace-dump"
 UNPARSED = "not a kernel log line"
-# A line a chunk may be cut before: the start of a crash report.
+# A line a chunk may be cut before: one that only ever starts a crash report (a WARN's
+# title follows its "cut here" line, so titles in general do not qualify).
 SAFE_LINE = re.compile(
-    rb"(?:.*?\] )?\s*(?:-+\[ cut here \]-+|WARNING: CPU: |BUG: |Oops: |Kernel panic - not syncing)"
+    rb"(?:.*?\] )?\s*(?:-+\[ cut here \]-+|Unable to handle kernel |BUG: unable to handle )"
 )
 LEVELS = ("emerg", "alert", "crit", "err", "warn", "notice", "info", "debug")
 FACILITIES = (
