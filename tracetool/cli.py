@@ -66,6 +66,32 @@ format_option = click.option(
     metavar="NAME",
     help="Input format (see `tracetool list formats`); sniffed from content if omitted.",
 )
+
+
+def _offsets(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for value in values:
+        name, sep, seconds = value.rpartition("=")
+        try:
+            out[name] = float(seconds)
+        except ValueError:
+            sep = ""
+        if not sep or not name:
+            raise click.BadParameter(f"{value!r}: expected SOURCE=SECONDS, e.g. trace.txt=-1.25")
+    return out
+
+
+offset_option = click.option(
+    "--offset",
+    "offsets",
+    multiple=True,
+    callback=_offsets,
+    metavar="SOURCE=SECONDS",
+    help="Add SECONDS to the times of input SOURCE (path or file name) to put it on the "
+    "clock of the others (repeatable); derived from shared events if omitted.",
+)
 cache_option = click.option(
     "--no-cache", is_flag=True, help="Neither read nor write the Parquet cache of parsed inputs."
 )
@@ -101,6 +127,7 @@ def main() -> None:
 @click.option("--diagnostics", "show_diagnostics", is_flag=True, help="Print every diagnostic.")
 @click.option("--strict", is_flag=True, help="Exit 2 if any line was not understood.")
 @click.option("--limit", default=20, show_default=True, help="Rows to show without -o.")
+@offset_option
 @cache_option
 @errors
 def parse(
@@ -112,6 +139,7 @@ def parse(
     show_diagnostics: bool,
     strict: bool,
     limit: int,
+    offsets: dict[str, float],
     no_cache: bool,
 ) -> None:
     """Parse inputs into typed events; print the first rows and how every line was
@@ -124,8 +152,11 @@ def parse(
       tracetool parse samples/ftrace/s390-kprobe-race-v6.0.txt
       tracetool parse samples/trace-cmd/ -o events.parquet
     """
-    trace = _parse_with_progress(list(inputs), fmt, kv=kv, use_cache=not no_cache)
+    trace = _parse_with_progress(list(inputs), fmt, kv=kv, use_cache=not no_cache, offsets=offsets)
     events = trace.events
+    if render.clock_lines(trace, bool(offsets)):
+        # One clock across inputs: show them merged in time order.
+        events = events.sort("ts", "file", "line", nulls_last=True)
     if event_names:
         wanted = [n.strip() for n in event_names.split(",") if n.strip()]
         events = events.filter(pl.col("event").is_in(wanted))
@@ -133,10 +164,14 @@ def parse(
         _write(events, output)
         click.echo(f"wrote {output}", err=True)
     else:
-        preview = render.events_preview(events.head(limit).collect())
-        click.echo(render.table(preview, flex="body", caps={"task": 18, "event": 20}))
+        merged = len(trace.inputs) > 1
+        preview = render.events_preview(events.head(limit).collect(), files=merged)
+        caps = {"task": 18, "event": 20, "line": 24}
+        click.echo(render.table(preview, flex="body", caps=caps))
     diagnostics = trace.diagnostics.collect()
     for line in render.accounting(trace):
+        click.echo(line, err=True)
+    for line in render.clock_lines(trace, bool(offsets)):
         click.echo(line, err=True)
     for line in render.losses_summary(trace.losses.collect()):
         click.echo(line, err=True)

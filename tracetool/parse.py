@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +12,7 @@ from typing import IO, Literal
 
 import polars as pl
 
-from tracetool import cache
+from tracetool import cache, clocks
 from tracetool.catalogue import FormatSpec, args_struct
 from tracetool.engines import ENGINES
 from tracetool.events import (
@@ -364,8 +364,13 @@ def parse(
     kv: bool = False,
     use_cache: bool = True,
     progress: Callable[[int], None] | None = None,
+    offsets: Mapping[str, float] | None = None,
 ) -> Trace:
     """Parse files, directories (recursively), ``-`` (stdin), ``.gz`` and ``.zst`` inputs.
+
+    Several inputs are put on one clock (``tracetool.clocks``): ``offsets`` maps an
+    input (path or file name) to seconds to add to its times; otherwise offsets come
+    from events the inputs share, and each input's ``meta["clock"]`` says how.
 
     :param format: a name from ``parsers/``; sniffed from each input's content if omitted.
     :param kv: extract ``key=value`` pairs of undeclared events into ``args.kv``.
@@ -392,7 +397,7 @@ def parse(
             if hit is None:
                 hit = Parsed.of(events, diagnostics, losses, records, info)
         parsed.append(hit)
-    return _combine(parsed)
+    return clocks.align(_combine(parsed), offsets)
 
 
 def parse_text(

@@ -58,15 +58,21 @@ def seconds(ts: pl.Expr, digits: int = 6) -> pl.Expr:
     )
 
 
-def events_preview(events: pl.DataFrame) -> pl.DataFrame:
+def events_preview(events: pl.DataFrame, files: bool = False) -> pl.DataFrame:
     """The columns a person scans first: ``ts`` as seconds text (µs digits unless the
-    input had ns), ``comm-pid`` and, for stack records, the frames."""
+    input had ns), ``comm-pid`` and, for stack records, the frames; with ``files``,
+    the line is ``file:line`` (inputs merged on one clock)."""
     ts = pl.col("ts")
     ns_digits = 9 if events.filter((ts % 1000) != 0).height else 6
     frac = (ts % 1_000_000_000).cast(pl.String).str.zfill(9).str.slice(0, ns_digits)
     frames = pl.coalesce("stack", "ustack")
+    line = (
+        pl.format("{}:{}", pl.col("file").str.split("/").list.last(), "line")
+        if files
+        else pl.col("line")
+    )
     return events.select(
-        pl.col("line"),
+        line.alias("line"),
         ts=pl.when(ts.is_null())
         .then(pl.lit(""))
         .otherwise(pl.format("{}.{}", ts // 1_000_000_000, frac)),
@@ -160,3 +166,13 @@ def dumps_summary(dumps: pl.DataFrame) -> list[str]:
             )
         out.append(f"{r['file']}:{r['line']}: {name} of {r['events']} events{cut}; {clock}")
     return out
+
+
+def clock_lines(trace: Trace, asked: bool) -> list[str]:
+    """How inputs were put on one clock: shown when offsets were given or a kernel log
+    is the reference, since only then does merging mean anything to the reader."""
+    from tracetool.clocks import describe
+
+    if not asked and not any(i.format == "dmesg" for i in trace.inputs):
+        return []
+    return [line for i in trace.inputs if (line := describe(i))]
