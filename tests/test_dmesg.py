@@ -388,7 +388,8 @@ def test_shuffled_report_lines_never_crash(lines: list[str]) -> None:
 def test_cli_list_crashes() -> None:
     result = CliRunner().invoke(main, ["list", "crashes", str(SAMPLES / "dmesg"), "--no-cache"])
     assert result.exit_code == 0, result.output
-    assert "x86-warn-vfio.txt:1" in result.stdout and "WARNING in" in result.stdout
+    assert "x86-warn-vfio.txt:1-20  123.456760  CPU 3  qemu-system-x86-1234" in result.stdout
+    assert "  WARNING in zpci_dma_init_device\n" in result.stdout
     assert "[corrupted]" in result.stdout
     assert "9 report(s)" in result.stderr and "anchored on 2 event(s)" in result.stderr
 

@@ -424,8 +424,8 @@ def list_crashes(
         _write(crashes.lazy(), output)
         click.echo(f"wrote {output}", err=True)
     else:
-        rows = render.crashes_table(crashes)
-        click.echo(render.table(rows, flex="title", caps={"at": 24, "task": 16}))
+        for line in render.crashes_text(crashes):
+            click.echo(line)
     distinct = crashes["signature"].n_unique() if crashes.height else 0
     corrupted = int(crashes["corrupted"].sum()) if crashes.height else 0
     click.echo(

@@ -136,19 +136,34 @@ def diagnostics_summary(diagnostics: pl.DataFrame, limit: int = 5) -> list[str]:
     return out
 
 
-def crashes_table(crashes: pl.DataFrame) -> pl.DataFrame:
-    """The crash reports a person scans: where, when, which task, the title (marked when
-    the report is cut off or lacks parts) and the guilty frame."""
-    return crashes.sort("file", "line").select(
-        at=pl.format("{}:{}", pl.col("file").str.split("/").list.last(), "line"),
-        time=seconds(pl.col("ts")),
-        task=pl.when(pl.col("pid").is_not_null()).then(
-            pl.format("{}-{}", pl.coalesce("comm", pl.lit("?")), "pid")
-        ),
-        title=pl.when(pl.col("corrupted"))
-        .then(pl.format("[corrupted] {}", "title"))
-        .otherwise(pl.col("title")),
-    )
+def crashes_text(crashes: pl.DataFrame) -> list[str]:
+    """One block per crash report, in input order: where and when, CPU and task, the
+    title, the guilty frame and the WARN's source line, the signature when it differs
+    from the title, and whether the report is cut off or lacks parts."""
+    out: list[str] = []
+    rows = crashes.sort("file", "line").with_columns(when=seconds(pl.col("ts")))
+    for r in rows.iter_rows(named=True):
+        head = [f"{r['file']}:{r['line']}-{r['end_line']}"]
+        if r["when"]:
+            head.append(r["when"])
+        if r["cpu"] is not None:
+            head.append(f"CPU {r['cpu']}")
+        if r["pid"] is not None:
+            head.append(f"{r['comm'] or '?'}-{r['pid']}")
+        if r["corrupted"]:
+            head.append("[corrupted]")
+        out.append("  ".join(head))
+        out.append(f"  {r['title']}")
+        detail = [f"guilty: {r['guilty'] or '-'}"]
+        if r["location"]:
+            detail.append(f"at {r['location']}")
+        detail.append(f"{len(r['frames'])} frames")
+        if r["tainted"]:
+            detail.append(f"tainted {' '.join(r['tainted'].split())}")
+        out.append("  " + ", ".join(detail))
+        if r["signature"] != r["title"]:
+            out.append(f"  signature: {r['signature']}")
+    return out
 
 
 def dumps_summary(dumps: pl.DataFrame) -> list[str]:
