@@ -223,3 +223,65 @@ def test_a_directory_of_inputs_checks_each_with_its_own_era() -> None:
         assert (trigger.parent.name, trigger.parent.name, trigger.name) in hits, trigger
     for clean in (SAMPLES / "rules").glob("*/clean-*.txt"):
         assert (clean.parent.name, clean.parent.name, clean.name) not in hits, clean
+
+
+def test_follows_rule_names_existing_plain_rules(tmp_path: Path) -> None:
+    follows = 'kind = "follows"\nthen = "kind = \'crash\'"\nwithin = "1s"\n'
+    cases = [
+        ('after = ["no-such-rule"]\n', 'after: unknown rule "no-such-rule"'),
+        ('after = ["warn-after-overlap"]\n', "is itself a follows rule"),
+        ("after = []\n", "name at least one rule"),
+    ]
+    for i, (after, message) in enumerate(cases):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        write_rule(folder, follows + after)
+        with pytest.raises(CatalogueError, match=message):
+            rules((folder,))
+
+
+WARN = SAMPLES / "rules" / "warn-after-overlap" / "trigger-v6.0-warn-in-race-dmesg.txt"
+
+
+def test_crash_report_is_a_span_on_the_device_its_task_worked_on() -> None:
+    trace = tracetool.parse(WARN, use_cache=False)
+    spans = tracetool.timeline(trace.events, crashes=trace.table("crashes")).spans.collect()
+    crashes = spans.filter(pl.col("kind") == "crash")
+    assert crashes["func"].to_list() == [
+        "WARNING in zpci_dma_init_device",
+        "kernel panic: panic_on_warn set ...",
+    ]
+    crash = crashes.row(0, named=True)
+    assert (crash["device"], crash["device_how"], crash["pid"]) == ("0004:00:00.0", "inferred", 41)
+    assert "kmcheck-41 ran s390_iommu_detach_device on it" in crash["device_why"]
+    assert crash["evidence"][0].endswith("dmesg.txt:1") and len(crash["evidence"]) == 16
+
+
+def test_crash_of_a_task_with_no_device_stays_unattributed(tmp_path: Path) -> None:
+    text = WARN.read_text().replace("PID: 41", "PID: 777").replace("kmcheck", "udevadm", 1)
+    path = tmp_path / "other-task.txt"
+    path.write_text(text)
+    trace = tracetool.parse(path, use_cache=False)
+    spans = tracetool.timeline(trace.events, crashes=trace.table("crashes")).spans.collect()
+    crash = spans.filter(pl.col("kind") == "crash").row(0, named=True)
+    assert crash["device"] is None and crash["pid"] == 777
+    assert run_check(trace, only=("warn-after-overlap",)).findings.is_empty()
+
+
+def test_crash_in_a_log_beside_the_trace(tmp_path: Path) -> None:
+    """The race in a trace file, the WARN in a separate kernel log on the same clock."""
+    log = tmp_path / "dmesg.txt"
+    log.write_text(
+        "".join(
+            line + "\n"
+            for line in WARN.read_text().splitlines()
+            if "Dumping" not in line and "-----------------" not in line and "us" not in line[15:40]
+        )
+    )
+    trace = tracetool.parse([RACE, log], use_cache=False)
+    assert trace.table("crashes").collect().height == 2
+    found = run_check(trace, only=("warn-after-overlap",)).findings
+    # The race sample's release (531.000080-531.000120) overlaps attach; the log's WARN
+    # by kmcheck-41 at 531.000117 falls inside it.
+    assert found["status"].to_list() == ["finding"]
+    assert any(e.endswith("dmesg.txt:16") for e in found["evidence"][0])

@@ -17,9 +17,11 @@ from typing import Literal
 
 import polars as pl
 
+from tracetool import render
 from tracetool.devices import UNKNOWN_DEVICE
 from tracetool.events import Trace
 from tracetool.kernel import EraChoice
+from tracetool.render import duration_text
 from tracetool.rules import Rule, select
 from tracetool.rules import rules as load_rules
 from tracetool.timeline import Timeline, task_key, timeline
@@ -50,22 +52,6 @@ class CheckResult:
     skipped: dict[str, str] = field(default_factory=dict)  # rule id -> why
     devices: list[str] = field(default_factory=list)  # every device the timeline shows
     eras: dict[str, EraChoice] = field(default_factory=dict)  # input file -> era
-
-
-def duration_text(ns: pl.Expr) -> pl.Expr:
-    """A duration in ns as text in the unit that suits it: ``850.0 ns``, ``12.4 µs``,
-    ``3.2 ms``, ``18.9 s`` (at most three decimals).
-
-    Computed arithmetically with one final format: a chain of when/then over formatted
-    strings can panic polars' streaming engine on filtered frames."""
-    unit = (
-        (ns >= 1_000).cast(pl.Int32)
-        + (ns >= 1_000_000).cast(pl.Int32)
-        + (ns >= 1_000_000_000).cast(pl.Int32)
-    )
-    scale = unit.replace_strict([0, 1, 2, 3], [1.0, 1e3, 1e6, 1e9], return_dtype=pl.Float64)
-    name = unit.replace_strict([0, 1, 2, 3], ["ns", "µs", "ms", "s"], return_dtype=pl.String)
-    return pl.format("{} {}", (ns.cast(pl.Float64) / scale).round(3), name)
 
 
 def _who(p: str) -> pl.Expr:
@@ -488,7 +474,79 @@ def _state(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-_KIND_FUNCS = {"overlap": _overlap, "sequence": _sequence, "missing": _missing, "state": _state}
+def _follows(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
+    """A ``then`` span on a device that starts while a finding of an ``after`` rule lasts
+    there or within ``within`` after it: the crash report the race led to. Inputs are
+    on one clock, so the span and the finding may come from different files."""
+    windows = [
+        _KIND_FUNCS[r.kind](r, spans).select(
+            o_device="device",
+            o_ts="ts",
+            o_end=pl.col("ts") + pl.col("dur"),
+            o_certain="certain",
+            o_message="message",
+            o_evidence="evidence",
+            o_rule=pl.lit(r.id),
+        )
+        for r in rule.after_rules
+    ]
+    then = _side(spans, rule.expr("then"), "t_")
+    within = rule.within or 0
+    hits = (
+        then.join(
+            pl.concat(windows, how="vertical_relaxed"), left_on="t_device", right_on="o_device"
+        )
+        .filter(
+            (pl.col("t_start_ts") >= pl.col("o_ts"))
+            & (pl.col("t_start_ts") - pl.col("o_end") <= within)
+        )
+        # The window nearest before each span explains it.
+        .sort("o_ts")
+        .group_by("t_sid", maintain_order=True)
+        .last()
+    )
+    after = pl.col("t_start_ts") - pl.col("o_end")
+    when = (
+        pl.when(after <= 0)
+        .then(pl.lit("during"))
+        .otherwise(pl.concat_str(duration_text(after), pl.lit(" after")))
+    )
+    return hits.select(
+        "file",
+        device="t_device",
+        ts="o_ts",
+        dur=pl.max_horizontal("t_end_ts", "o_end") - pl.col("o_ts"),
+        certain="o_certain",
+        message=pl.concat_str(
+            pl.format("{} on CPU {} ({}-{})", "t_func", "t_cpu", "t_comm", "t_pid"),
+            pl.lit(" came "),
+            when,
+            pl.format(" the {} race on {} ", "o_rule", "t_device"),
+            pl.format(
+                "({} s, {})",
+                render.seconds(pl.col("o_ts")),
+                duration_text(pl.col("o_end") - pl.col("o_ts")),
+            ),
+            _note(rule),
+            _inferred_note("t_"),
+        ),
+        evidence=sorted_evidence(
+            pl.concat_list(
+                pl.col("o_evidence"),
+                pl.col("t_evidence").fill_null([]),
+                pl.col("t_device_evidence").fill_null([]),
+            )
+        ),
+    )
+
+
+_KIND_FUNCS = {
+    "overlap": _overlap,
+    "sequence": _sequence,
+    "missing": _missing,
+    "state": _state,
+    "follows": _follows,
+}
 
 
 def _losses_mark(found: pl.LazyFrame, losses: pl.LazyFrame) -> pl.LazyFrame:
@@ -570,7 +628,8 @@ def run(
 ) -> CheckResult:
     """Parse-to-findings in one call: timeline of ``trace``, then its rules."""
     selected = select(load_rules(tuple(Path(d) for d in rule_dirs)), only)
-    return evaluate(selected, timeline(trace.events, era), trace.losses)
+    tl = timeline(trace.events, era, trace.table("crashes"))
+    return evaluate(selected, tl, trace.losses)
 
 
 def check(
@@ -578,4 +637,5 @@ def check(
 ) -> pl.LazyFrame:
     """``findings`` of ``trace`` under ``rules`` (default: the built-in catalogue)."""
     chosen = load_rules() if rules is None else rules
-    return evaluate(chosen, timeline(trace.events, era), trace.losses).findings.lazy()
+    tl = timeline(trace.events, era, trace.table("crashes"))
+    return evaluate(chosen, tl, trace.losses).findings.lazy()

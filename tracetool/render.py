@@ -58,6 +58,22 @@ def seconds(ts: pl.Expr, digits: int = 6) -> pl.Expr:
     )
 
 
+def duration_text(ns: pl.Expr) -> pl.Expr:
+    """A duration in ns as text in the unit that suits it: ``850.0 ns``, ``12.4 µs``,
+    ``3.2 ms``, ``18.9 s`` (at most three decimals).
+
+    Computed arithmetically with one final format: a chain of when/then over formatted
+    strings can panic polars' streaming engine on filtered frames."""
+    unit = (
+        (ns >= 1_000).cast(pl.Int32)
+        + (ns >= 1_000_000).cast(pl.Int32)
+        + (ns >= 1_000_000_000).cast(pl.Int32)
+    )
+    scale = unit.replace_strict([0, 1, 2, 3], [1.0, 1e3, 1e6, 1e9], return_dtype=pl.Float64)
+    name = unit.replace_strict([0, 1, 2, 3], ["ns", "µs", "ms", "s"], return_dtype=pl.String)
+    return pl.format("{} {}", (ns.cast(pl.Float64) / scale).round(3), name)
+
+
 def events_preview(events: pl.DataFrame, files: bool = False) -> pl.DataFrame:
     """The columns a person scans first: ``ts`` as seconds text (µs digits unless the
     input had ns), ``comm-pid`` and, for stack records, the frames; with ``files``,

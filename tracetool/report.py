@@ -11,7 +11,8 @@ from typing import Any
 import polars as pl
 
 from tracetool import __version__
-from tracetool.check import SEVERITY_RANK, CheckResult, duration_text
+from tracetool.check import SEVERITY_RANK, CheckResult
+from tracetool.render import duration_text
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"error": "error", "warning": "warning", "info": "note"}

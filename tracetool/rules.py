@@ -12,6 +12,9 @@ columns of ``spans`` (``tracetool.timeline.SPANS_SCHEMA``).
               it, in the same task) with no ``unless`` span between them.
 ``missing``   ``first``, ``then``, ``within``: a ``first`` span not followed by a ``then``
               span on the same device within the bound.
+``follows``   ``after``, ``then``, ``within``: a ``then`` span on a device starts while a
+              finding of one of the ``after`` rules lasts on that device, or within the
+              bound after it ended (a crash report after a race), in any input.
 ``state``     ``initial``, ``[[transition]]`` (``on``, ``to``, ``at`` = start|end) and
               ``[[flag]]`` (``on``, ``in``): a per-device state machine; a span matching a
               flag's ``on`` while the device is in one of its ``in`` states is a finding.
@@ -22,7 +25,7 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +36,7 @@ from tracetool.errors import CatalogueError, UnknownName, closest
 from tracetool.kernel import ERA_NAMES
 from tracetool.timeline import SPANS_SCHEMA
 
-KINDS = ("overlap", "sequence", "missing", "state")
+KINDS = ("overlap", "sequence", "missing", "state", "follows")
 SEVERITIES = ("error", "warning", "info")
 _COMMON = {"title", "severity", "kind", "description", "references", "eras", "note"}
 _KIND_KEYS: dict[str, set[str]] = {
@@ -41,12 +44,14 @@ _KIND_KEYS: dict[str, set[str]] = {
     "sequence": {"first", "then", "unless", "within", "nested"},
     "missing": {"first", "then", "within"},
     "state": {"initial", "transition", "flag"},
+    "follows": {"after", "then", "within"},
 }
 _REQUIRED: dict[str, set[str]] = {
     "overlap": {"a", "b"},
     "sequence": {"first", "then"},
     "missing": {"first", "then", "within"},
     "state": {"initial", "transition", "flag"},
+    "follows": {"after", "then", "within"},
 }
 _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 
@@ -83,6 +88,8 @@ class Rule:
     initial: str = ""
     transitions: tuple[Transition, ...] = ()
     flags: tuple[Flag, ...] = ()
+    after: tuple[str, ...] = ()  # follows: ids of the rules whose findings open windows
+    after_rules: tuple[Rule, ...] = ()  # ... resolved when the catalogue is loaded
 
     def expr(self, name: str) -> pl.Expr:
         return pl.sql_expr(self.filters[name])
@@ -212,6 +219,11 @@ def load_rule(path: Path) -> Rule:
                         f'flag[{i}].in: no transition leads to state "{s}"{closest(s, states)}',
                     )
             flags.append(Flag(_check_filter(path, f"flag[{i}].on", f.get("on")), tuple(ins)))
+    after = raw.get("after", [])
+    if not isinstance(after, list) or not all(isinstance(a, str) for a in after):
+        raise CatalogueError(path, "after: expected a list of rule ids")
+    if kind == "follows" and not after:
+        raise CatalogueError(path, "after: name at least one rule whose findings open the window")
     return Rule(
         id=path.stem,
         path=path,
@@ -228,7 +240,27 @@ def load_rule(path: Path) -> Rule:
         initial=str(raw.get("initial", "")),
         transitions=tuple(transitions),
         flags=tuple(flags),
+        after=tuple(after),
     )
+
+
+def _resolve(found: dict[str, Rule]) -> dict[str, Rule]:
+    """Give every ``follows`` rule the rules it names in ``after``."""
+    out = dict(found)
+    for rid, rule in found.items():
+        if not rule.after:
+            continue
+        resolved = []
+        for name in rule.after:
+            if name not in found:
+                raise CatalogueError(
+                    rule.path, f'after: unknown rule "{name}"{closest(name, found)}'
+                )
+            if found[name].kind == "follows":
+                raise CatalogueError(rule.path, f'after: "{name}" is itself a follows rule')
+            resolved.append(found[name])
+        out[rid] = replace(rule, after_rules=tuple(resolved))
+    return out
 
 
 @functools.cache
@@ -244,7 +276,7 @@ def rules(directories: tuple[Path, ...] = ()) -> dict[str, Rule]:
         if not directory.is_dir():
             raise CatalogueError(directory, "not a directory of rule files (*.toml)")
         out.update(_load_dir(directory.resolve()))
-    return out
+    return _resolve(out)
 
 
 def select(all_rules: dict[str, Rule], only: tuple[str, ...]) -> dict[str, Rule]:

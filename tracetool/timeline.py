@@ -37,6 +37,7 @@ from tracetool.kernel import (
     implicit_locks,
     infer_era,
 )
+from tracetool.render import duration_text
 
 SPANS_SCHEMA = pl.Schema(
     {
@@ -471,10 +472,87 @@ def symbols_seen(events: pl.LazyFrame) -> dict[str, dict[str, str]]:
     return seen
 
 
-def timeline(events: pl.LazyFrame, era: EraChoice | None = None) -> Timeline:
+CRASH_WINDOW = 1_000_000_000  # ns: a crash is tied to what its task did this long before
+
+
+def _crash_spans(crashes: pl.LazyFrame, spans: pl.LazyFrame) -> pl.LazyFrame:
+    """Crash reports as instants of kind ``crash`` (``func`` is the title), on the device
+    their task last worked on within ``CRASH_WINDOW`` before, in any input (inputs are on
+    one clock, see ``tracetool.clocks``): inferred, never exact."""
+    reports = crashes.filter(pl.col("ts").is_not_null()).with_row_index("cid")
+    # "file:line" for every line of the report.
+    lines = (
+        reports.select("cid", "file", "lines")
+        .explode("lines")
+        .group_by("cid")
+        .agg(evidence=where("file", "lines").sort_by(pl.col("lines")))
+    )
+    known = (
+        spans.filter(
+            pl.col("device_how").is_in(["exact", "inferred"])
+            & pl.col("pid").is_not_null()
+            & (pl.col("pid") != 0)
+            & (pl.col("kind") != "lock")
+        )
+        .select(
+            "pid",
+            k_ts="start_ts",
+            k_device="device",
+            k_func="func",
+            k_evidence="evidence",
+        )
+        .sort("k_ts")
+    )
+    tied = (
+        reports.join(lines, on="cid", how="left")
+        .sort("ts")
+        .join_asof(
+            known,
+            left_on="ts",
+            right_on="k_ts",
+            by="pid",
+            strategy="backward",
+            tolerance=CRASH_WINDOW,
+            check_sortedness=False,
+        )
+    )
+    dt = pl.col("ts") - pl.col("k_ts")
+    return tied.select(
+        device=pl.col("k_device"),
+        device_how=pl.when(pl.col("k_device").is_not_null()).then(pl.lit("inferred")),
+        device_why=pl.when(pl.col("k_device").is_not_null()).then(
+            pl.format(
+                "the crashing task {}-{} ran {} on it {} before",
+                pl.coalesce("comm", pl.lit("?")),
+                "pid",
+                "k_func",
+                duration_text(dt),
+            )
+        ),
+        kind=pl.lit("crash"),
+        func="title",
+        start_ts="ts",
+        end_ts="ts",
+        exact=pl.lit(True),
+        pid="pid",
+        comm="comm",
+        cpu="cpu",
+        lockset=pl.lit([], pl.List(pl.String)),
+        file="file",
+        start_line="line",
+        end_line="end_line",
+        evidence="evidence",
+        device_evidence="k_evidence",
+    )
+
+
+def timeline(
+    events: pl.LazyFrame, era: EraChoice | None = None, crashes: pl.LazyFrame | None = None
+) -> Timeline:
     """Build the ``spans`` of a trace (see the module doc). ``era`` applies to every
     input; by default each input gets the one its own symbols tell
-    (``kernel.infer_era``): inputs may come from different kernels."""
+    (``kernel.infer_era``): inputs may come from different kernels. ``crashes`` (a
+    kernel log's crash reports, ``Trace.table("crashes")``) become ``crash`` instants."""
     events = _needed(events)
     files = events.select(pl.col("file").unique().sort()).collect()["file"].to_list()
     if era is None:
@@ -531,6 +609,12 @@ def timeline(events: pl.LazyFrame, era: EraChoice | None = None) -> Timeline:
         .lazy()
     )
     spans = _locksets(spans, holds, eras)
+    if crashes is not None:
+        spans = (
+            pl.concat([spans, _crash_spans(crashes, spans)], how="diagonal_relaxed")
+            .collect()
+            .lazy()
+        )
     out = spans.sort("start_ts", "file", "start_line").select(
         *(pl.col(c).cast(t) for c, t in SPANS_SCHEMA.items())
     )

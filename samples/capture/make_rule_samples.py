@@ -133,6 +133,66 @@ class Story:
         return s.trace_file("nop", s.header_irq5(False), body, entries=s.n_entries(self.events))
 
 
+# Marks of trace_find_mark() for the gap to the next entry, in ns.
+_MARKS = ((1_000_000_000, "$"), (100_000_000, "@"), (10_000_000, "*"), (1_000_000, "#"), (100_000, "!"), (10_000, "+"))
+
+
+def _mark(gap_ns: int) -> str:
+    return next((m for limit, m in _MARKS if gap_ns > limit), " ")
+
+
+def dmesg_line(ts_ns: int, text: str) -> str:
+    return "[%5d.%06d] %s" % (ts_ns // 10**9, ts_ns % 10**9 // 1000, text)
+
+
+class KernelLog(Story):
+    """The story's events as an ftrace_dump_on_oops dump in a kernel log, after a WARN
+    printed by ``warn_task`` at ``warn_at`` in ``warn_func`` and the panic it led to
+    (panic_on_warn). The buffer was reset at ``reset`` seconds, so the dump's
+    latency-format times count from there."""
+
+    def __init__(self, warn_at: float, warn_task: tuple[str, int], warn_func: str, location: str, reset: float = 300.0) -> None:
+        super().__init__()
+        self.warn_at, self.warn_task, self.warn_func, self.location = warn_at, warn_task, warn_func, location
+        self.reset = t(reset)
+
+    def render(self) -> list[str]:
+        comm, pid = self.warn_task
+        at = t(self.warn_at)
+        report = [
+            "------------[ cut here ]------------",
+            "WARNING: CPU: 3 PID: %d at %s %s+0x1ca/0x220" % (pid, self.location, self.warn_func),
+            "Modules linked in: vfio_pci vfio_pci_core vfio_iommu_type1 vfio kvm mlx5_core nvme nvme_core",
+            "CPU: 3 PID: %d Comm: %s Not tainted 6.0.0 #1" % (pid, comm),
+            "Hardware name: IBM 8561 T01 703 (z/VM 7.2.0)",
+            "Krnl PSW : 0704c00180000000 00000000d5a1b2c2 (%s+0x1ca/0x220)" % self.warn_func,
+            "           R:0 T:1 IO:1 EX:1 Key:0 M:1 W:0 P:0 AS:3 CC:2 PM:0 RI:0 EA:3",
+            "Call Trace:",
+            " [<00000000d5a1b2c2>] %s+0x1ca/0x220" % self.warn_func,
+            " [<00000000d5e0f1a4>] s390_iommu_detach_device+0xc4/0xd0",
+            " [<00000000d5e0f2b0>] s390_iommu_release_device+0x58/0x98",
+            " [<00000000d5dfe6a2>] iommu_release_device+0x5a/0x130",
+            " [<00000000d5a1c3ee>] zpci_deconfigure_device+0x3e/0x110",
+            "Last Breaking-Event-Address:",
+            " [<00000000d5a1b2be>] %s+0x1c6/0x220" % self.warn_func,
+            "---[ end trace 0000000000000000 ]---",
+            "Kernel panic - not syncing: panic_on_warn set ...",
+        ]
+        out = [dmesg_line(at + i * 2000, text) for i, text in enumerate(report)]
+        dumped = at + len(report) * 2000 + 10_000
+        events = s.merge(list(self.events))
+        dump = ["Dumping ftrace buffer:", "-" * 33]
+        for e, nxt in zip(events, [*events[1:], None], strict=True):
+            gap = (nxt.ts - e.ts) if nxt else 0
+            dump.append(
+                "%8.8s-%-7d %3d%s %4dus%s: %s"
+                % (e.task[0], e.task[1], e.cpu, e.flags, (e.ts - self.reset) // 1000, _mark(gap), e.body)
+            )
+        dump.append("-" * 33)
+        out += [dmesg_line(dumped + i * 2000, text) for i, text in enumerate(dump)]
+        return out
+
+
 def boot(st: Story, *devs: tuple[str, int, int]) -> None:
     """zpci_bus_prepare_device sets up the DMA API, then the IOMMU core probes the device."""
     for i, dev in enumerate(devs or (DEV1,)):
@@ -331,6 +391,26 @@ def map_after_detach_clean() -> Story:
     return st
 
 
+def warn_after_overlap_trigger() -> Story:
+    """v6.0: release races attach (as in release-overlaps-attach) and the releasing task
+    hits WARN_ON(zdev->s390_domain) in zpci_dma_init_device inside the race; the panic
+    dumps the trace buffer into the log."""
+    st = KernelLog(531.000115, s.KMCHECK, "zpci_dma_init_device", "arch/s390/pci/pci_dma.c:592")
+    boot(st)
+    st.attach(531.000064, 531.000130, 0)
+    st.release(531.000080, 531.000120, 3)
+    return st
+
+
+def warn_after_overlap_clean_serial() -> Story:
+    """v6.0: the same WARN, but release ran after attach returned: no race led to it."""
+    st = KernelLog(531.000240, s.KMCHECK, "zpci_dma_init_device", "arch/s390/pci/pci_dma.c:592")
+    boot(st)
+    st.attach(531.000064, 531.000130, 0)
+    st.release(531.000200, 531.000260, 3)
+    return st
+
+
 SAMPLES: dict[str, Callable[[], Story]] = {
     "release-overlaps-attach/trigger-v6.0-release-inside-attach.txt": overlap_attach_trigger,
     "release-overlaps-attach/clean-v6.0-serialised.txt": overlap_attach_clean_serial,
@@ -351,6 +431,8 @@ SAMPLES: dict[str, Callable[[], Story]] = {
     "flush-after-release/clean-v6.0-rpcits-before-release.txt": flush_after_release_clean,
     "map-after-detach/trigger-v6.0-vfio-map-after-detach.txt": map_after_detach_trigger,
     "map-after-detach/clean-v6.0-map-after-reattach.txt": map_after_detach_clean,
+    "warn-after-overlap/trigger-v6.0-warn-in-race-dmesg.txt": warn_after_overlap_trigger,
+    "warn-after-overlap/clean-v6.0-warn-after-serial-calls-dmesg.txt": warn_after_overlap_clean_serial,
 }
 
 
