@@ -98,8 +98,9 @@ def _marks(df: pl.DataFrame, gr: Grammar) -> pl.DataFrame:
         __stop=live & m.str.contains(gr.stop),
     )
     index: pl.Expr = pl.lit(None, pl.Int32)
+    candidate = pl.when(pl.col("__tc")).then(m)  # the patterns only run on these
     for i, title in reversed(list(enumerate(gr.titles))):
-        hit = pl.col("__tc") & m.str.contains(title.pattern)
+        hit = candidate.str.contains(title.pattern).fill_null(False)
         index = pl.when(hit).then(pl.lit(i, pl.Int32)).otherwise(index)
     df = df.with_columns(__title=index)
     secondary = [i for i, t in enumerate(gr.titles) if t.continues]
@@ -256,8 +257,9 @@ def assemble(df: pl.DataFrame, spec: FormatSpec, file: str) -> tuple[pl.DataFram
     schema = RECORD_SCHEMAS["crashes"]
     gr = grammar(spec)
     if not gr.titles:
-        return df, pl.DataFrame(schema=schema)
-    df = _marks(df, gr)
+        return df.drop(c for c in df.columns if c.startswith("__")), pl.DataFrame(schema=schema)
+    if "__member" not in df.columns:
+        df = _marks(df, gr)
     members = df.filter(pl.col("__member"))
     scratch = [c for c in df.columns if c.startswith("__")]
     out = df.with_columns(

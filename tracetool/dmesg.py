@@ -100,13 +100,48 @@ def _wall_ns(g: Any) -> pl.Expr:
     return pl.coalesce(ctime.dt.epoch("ns"), syslog, iso.dt.epoch("ns"))
 
 
+def _fast_prefix(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """The common ``[%5lu.%06lu]`` and ``[%5lu.%06lu][%6s]`` prefixes taken apart with
+    finds and slices; ``f_ok`` is false where that does not hold, and the format's
+    grammars read those lines instead (also journalctl's "host kernel: " after the
+    time, which only a regex can tell)."""
+    t = pl.col("text")
+    lines = lines.with_columns(__c1=t.str.find("]", literal=True)).with_columns(
+        __stamp=t.str.slice(1, pl.col("__c1") - 1).str.strip_chars_start(" "),
+        __after=t.str.slice(pl.col("__c1") + 1),
+    )
+    after = pl.col("__after")
+    lines = lines.with_columns(
+        __c2=pl.when(after.str.starts_with("[")).then(after.str.find("]", literal=True))
+    ).with_columns(
+        f_secs=pl.col("__stamp").str.split_exact(".", 1).struct.field("field_0"),
+        f_usecs=pl.col("__stamp").str.split_exact(".", 1).struct.field("field_1"),
+        f_caller=pl.when(pl.col("__c2").is_not_null()).then(
+            after.str.slice(1, pl.col("__c2") - 1).str.strip_chars_start(" ")
+        ),
+        f_msg=pl.when(pl.col("__c2").is_not_null())
+        .then(after.str.slice(pl.col("__c2") + 1))
+        .otherwise(after)
+        .str.strip_prefix(" "),
+    )
+    ok = (
+        t.str.starts_with("[")
+        & pl.col("f_secs").str.contains(r"^\d+$")
+        & pl.col("f_usecs").str.contains(r"^\d{6}$")
+        & (pl.col("__c2").is_null() | pl.col("f_caller").str.contains(r"^[TC]\d+$"))
+        & ~pl.col("f_msg").str.contains(r"^\S+ kernel: ")
+    )
+    return lines.with_columns(f_ok=ok.fill_null(False)).drop("__c1", "__c2", "__stamp", "__after")
+
+
 def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.LazyFrame:
     """Prefix columns of every line: ``msg`` (the message), ``ts`` (ns since boot, or
     since the epoch for wall-clock prefixes), ``stamp`` (which clock), ``caller``,
     ``level``, ``facility``; ``kind`` is provisional (``event``, ``header``, ``loss``)
     until ``fold`` has seen the records around each line."""
     t = pl.col("text")
-    unmatched: pl.Expr = pl.lit(True)
+    lines = _fast_prefix(lines)
+    unmatched: pl.Expr = ~pl.col("f_ok")
     stage: list[tuple[str, list[str]]] = []
     for i, grammar in enumerate(spec.line):
         column = f"__p{i}"
@@ -120,8 +155,12 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
         stage.append((column, _group_names(grammar)))
         unmatched = unmatched & pl.col(column).struct.field(ftrace._HIT).is_null()
 
+    fast = {"secs": "f_secs", "usecs": "f_usecs", "caller": "f_caller", "msg": "f_msg"}
+
     def g(name: str) -> pl.Expr:
         found = [pl.col(c).struct.field(name) for c, names in stage if name in names]
+        if name in fast:
+            found.insert(0, pl.when(pl.col("f_ok")).then(pl.col(fast[name])))
         return pl.coalesce(found) if found else pl.lit(None, pl.String)
 
     boot = _int(g("secs")) * 1_000_000_000 + _int(g("usecs")) * 1000
@@ -153,7 +192,7 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
                 list(range(len(FACILITIES))), list(FACILITIES), default=None, return_dtype=pl.String
             ),
         ),
-    ).drop(c for c, _ in stage)
+    ).drop(*(c for c, _ in stage), "f_ok", *fast.values())
     # The format's line classes (printk-dropped, kmsg dictionary lines, and the
     # inherited ftrace loss markers) look at the message, not at the transport.
     lf = (
@@ -178,7 +217,10 @@ def fold(
 ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
     """Dumps, crash reports and printk events of one chunk (see the module docstring)."""
     df = df.with_columns(stream=pl.coalesce("caller", pl.lit("")))
-    df, dump_events, dumps = _dumps(df, spec, file)
+    df, dumped = _dumps(df, spec)
+    # Report marks are computed once: the dump alignment needs where reports begin.
+    df = crashes.mark(df, spec)
+    dump_events, dumps = (None, _empty_dumps()) if dumped is None else _align(df, *dumped, file)
     df, reports = crashes.assemble(df, spec, file)
     printk = df.filter(pl.col("kind") == "event").select(
         "line",
@@ -220,11 +262,12 @@ def fold(
 
 
 def _dumps(
-    df: pl.DataFrame, spec: FormatSpec, file: str
-) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
-    """Find the ftrace dumps, parse their lines with the ftrace engine and align their
-    clock to the log's. Returns the lines left to the rest of ``fold`` (dump lines
-    taken out), the dump's lines in the engine's columns, and the ``dumps`` table."""
+    df: pl.DataFrame, spec: FormatSpec
+) -> tuple[pl.DataFrame, tuple[pl.DataFrame, pl.DataFrame] | None]:
+    """Find the ftrace dumps and parse their lines with the ftrace engine. Returns the
+    lines left to the rest of ``fold`` (dump lines taken out) and, when there are dumps,
+    their parsed lines and their marker lines (``Dumping ...``, dashes, empty), both
+    with the ``stream`` and ``__dump`` they belong to."""
     m = pl.col("msg")
     df = df.with_columns(
         __start=m.str.contains(_DUMP_START),
@@ -232,54 +275,34 @@ def _dumps(
         __empty=m.str.contains(_DUMP_EMPTY),
     )
     if not df["__start"].any():
-        return df.drop("__start", "__dash", "__empty"), None, _empty_dumps()
+        return df.drop("__start", "__dash", "__empty"), None
     s = pl.col("stream")
-    dump_id = pl.col("__start").cast(pl.Int32).cum_sum().over(s)
-    df = df.with_columns(__dump=dump_id)
-    in_dump = pl.col("__dump") > 0
+    df = df.with_columns(__dump=pl.col("__start").cast(pl.Int32).cum_sum().over(s))
     dashes = pl.col("__dash").cast(pl.Int32).cum_sum().over(s, "__dump")
     closing = (pl.col("__dash") & (dashes == 2)) | pl.col("__empty")
     closed_before = (
         closing.cast(pl.Int32).cum_sum().over(s, "__dump") - closing.cast(pl.Int32)
     ) > 0
-    df = df.with_columns(__in=in_dump & ~closed_before, __closing=closing)
-    inside = df.filter(pl.col("__in") & ~pl.col("__start") & ~pl.col("__dash") & ~pl.col("__empty"))
+    marker = pl.col("__start") | pl.col("__dash") | pl.col("__empty")
+    df = df.with_columns(
+        __in=(pl.col("__dump") > 0) & ~closed_before, __closing=closing
+    ).with_columns(__marker=pl.col("__in") & marker)
+    inside = df.filter(pl.col("__in") & ~pl.col("__marker"))
     # The dump is ftrace text: the ftrace grammars read it, with this format's events.
     dump_spec = dataclasses.replace(spec, line=get_format("ftrace").line)
     parsed = ftrace.classify(
         inside.select("line", text=pl.col("msg")).lazy(), dump_spec, Dialect()
     ).collect()
-    parsed, _ = ftrace.fold(parsed, dump_spec, file)
+    parsed, _ = ftrace.fold(parsed, dump_spec, file="")
     # A line inside a dump that is not ftrace output belongs to the log (another
     # context printed it); it is left to the report assembly and printk.
-    ok = parsed.filter(pl.col("kind") != "diag")
-    taken = ok.select("line").with_columns(__taken=pl.lit(True))
-    df = df.join(taken, on="line", how="left").with_columns(
-        __taken=pl.col("__taken").fill_null(False)
+    ok = parsed.filter(pl.col("kind") != "diag").join(
+        inside.select("line", "stream", "__dump", raw="text"), on="line", how="left"
     )
-    markers = df.filter(pl.col("__in") & (pl.col("__start") | pl.col("__dash") | pl.col("__empty")))
-    dump_of = df.filter(pl.col("__in")).select("line", "stream", "__dump")
-    ok = ok.join(dump_of, on="line", how="left")
-    table, ok = _align(df, ok, markers, file, spec)
-    lines = pl.concat(
-        [
-            ok.with_columns(
-                source=pl.when(pl.col("kind") == "event").then(pl.lit(SOURCE_DUMP)),
-                text=pl.col("text"),
-            ).drop("stream", "__dump"),
-            markers.select("line", "text", kind=pl.lit("record")),
-        ],
-        how="diagonal_relaxed",
-    )
-    # The dump's own lines keep the raw text (with the log prefix) for the evidence.
-    raw = df.select("line", raw="text")
-    lines = lines.join(raw, on="line", how="left").with_columns(text="raw").drop("raw")
-    rest = df.filter(
-        ~pl.col("__taken")
-        & ~(pl.col("__in") & (pl.col("__start") | pl.col("__dash") | pl.col("__empty")))
-    )
-    drop = ["__start", "__dash", "__empty", "__dump", "__in", "__closing", "__taken"]
-    return rest.drop(drop), lines, table
+    markers = df.filter(pl.col("__marker"))
+    rest = df.filter(~pl.col("__marker") & ~pl.col("line").is_in(ok["line"].implode()))
+    drop = ["__start", "__dash", "__empty", "__dump", "__in", "__closing", "__marker"]
+    return rest.drop(drop), (ok, markers)
 
 
 def _empty_dumps() -> pl.DataFrame:
@@ -289,9 +312,10 @@ def _empty_dumps() -> pl.DataFrame:
 
 
 def _align(
-    df: pl.DataFrame, ok: pl.DataFrame, markers: pl.DataFrame, file: str, spec: FormatSpec
+    df: pl.DataFrame, ok: pl.DataFrame, markers: pl.DataFrame, file: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """One ``dumps`` row per dump, and the dump's events moved onto the log clock.
+    """The dump's lines in the engine's columns with its events moved onto the log
+    clock, and one ``dumps`` row per dump. ``df`` is the rest of the log, ``mark``ed.
 
     An event visible in both (a ``console`` tracepoint whose text the log printed too)
     anchors the clocks: the offset is their median difference, good to the spread of
@@ -313,10 +337,7 @@ def _align(
     stats = events.group_by(keys).agg(events=pl.len(), last_rel=pl.col("ts").max())
     lost = ok.filter(pl.col("kind") == "loss").group_by(keys).agg(lost=pl.col("loss_lost").sum())
     # The report that holds the dump began at the stream's last "cut here"/title line.
-    log = df.filter(~pl.col("__taken")).select("line", "msg", "kind", "stream", "ts")
-    report_start = crashes.report_starts(crashes.mark(log, spec)).select(
-        "line", "stream", report_ts="ts"
-    )
+    report_start = crashes.report_starts(df).select("line", "stream", report_ts="ts")
     anchors = _anchors(df, events, keys)
     table = (
         starts.join(ends, on=keys, how="left")
@@ -357,10 +378,19 @@ def _align(
     dumps = table.select(schema.names()).cast(schema)
     shifted = (
         ok.join(table.select(*keys, "offset_ns"), on=keys, how="left")
-        .with_columns(ts=pl.col("ts") + pl.col("offset_ns").fill_null(0))
-        .drop("offset_ns")
+        .with_columns(
+            ts=pl.col("ts") + pl.col("offset_ns").fill_null(0),
+            source=pl.when(pl.col("kind") == "event").then(pl.lit(SOURCE_DUMP)),
+            # The dump's lines keep their raw text (with the log prefix) as evidence.
+            text="raw",
+        )
+        .drop("offset_ns", "raw", *keys)
     )
-    return dumps, shifted
+    lines = pl.concat(
+        [shifted, markers.select("line", "text", kind=pl.lit("record"))],
+        how="diagonal_relaxed",
+    )
+    return lines, dumps
 
 
 def _anchors(df: pl.DataFrame, events: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
