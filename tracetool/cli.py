@@ -270,6 +270,7 @@ rules_option = click.option(
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
 )
+@offset_option
 @cache_option
 @errors
 def check(
@@ -281,6 +282,7 @@ def check(
     kernel: str | None,
     out_format: str,
     output: Path | None,
+    offsets: dict[str, float],
     no_cache: bool,
 ) -> None:
     """Check the inputs against the rules: unlocked overlaps of release_device with
@@ -294,9 +296,12 @@ def check(
     Example:
       tracetool check samples/ftrace/s390-kprobe-race-v6.0.txt
       tracetool check samples/ftrace/ --format sarif -o findings.sarif
+      tracetool check samples/rules/warn-after-overlap/trigger-v6.0-warn-in-race-dmesg.txt
     """
     era = era_from_version(kernel) if kernel else None
-    trace = _parse_with_progress(list(inputs), fmt, use_cache=not no_cache)
+    trace = _parse_with_progress(list(inputs), fmt, use_cache=not no_cache, offsets=offsets)
+    for line in render.clock_lines(trace, bool(offsets)):
+        click.echo(line, err=True)
     result = run_check(trace, rule_dirs, only, era)
     if out_format == "json":
         doc = report.as_json(result)
@@ -367,10 +372,15 @@ def list_formats() -> None:
 @click.option(
     "--kernel", metavar="VERSION", help="Kernel the trace comes from; inferred if omitted."
 )
+@offset_option
 @cache_option
 @errors
 def list_devices(
-    inputs: tuple[str, ...], fmt: str | None, kernel: str | None, no_cache: bool
+    inputs: tuple[str, ...],
+    fmt: str | None,
+    kernel: str | None,
+    offsets: dict[str, float],
+    no_cache: bool,
 ) -> None:
     """Devices the timeline resolved, with how (exact: named by an event; inferred:
     correlated, see `check`; pointer: no name in the trace; unknown: no key at all), the
@@ -381,8 +391,8 @@ def list_devices(
       tracetool list devices samples/ftrace/s390-kprobe-race-v6.0.txt
     """
     era = era_from_version(kernel) if kernel else None
-    trace = _parse_with_progress(list(inputs), fmt, use_cache=not no_cache)
-    tl = tracetool.timeline(trace.events, era)
+    trace = _parse_with_progress(list(inputs), fmt, use_cache=not no_cache, offsets=offsets)
+    tl = tracetool.timeline(trace.events, era, trace.table("crashes"))
     summary = (
         tracetool.device_summary(tl.spans)
         .collect()
@@ -404,10 +414,15 @@ def list_devices(
     help="Write the whole table (frames, signature, lines) to FILE (.parquet, .csv, .json, "
     ".ndjson).",
 )
+@offset_option
 @cache_option
 @errors
 def list_crashes(
-    inputs: tuple[str, ...], fmt: str | None, output: Path | None, no_cache: bool
+    inputs: tuple[str, ...],
+    fmt: str | None,
+    output: Path | None,
+    offsets: dict[str, float],
+    no_cache: bool,
 ) -> None:
     """Crash reports in kernel logs (WARNING, BUG, Oops, panic, KASAN, lockdep, hung
     task, RCU stall), assembled even when other CPUs' lines interleave: where, when,
@@ -418,7 +433,7 @@ def list_crashes(
     Example:
       tracetool list crashes samples/dmesg/s390-warn-zpci-dma-v6.0.txt
     """
-    trace = _parse_with_progress(list(inputs), fmt, use_cache=not no_cache)
+    trace = _parse_with_progress(list(inputs), fmt, use_cache=not no_cache, offsets=offsets)
     crashes = trace.table("crashes").collect()
     if output:
         _write(crashes.lazy(), output)
