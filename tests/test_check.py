@@ -93,6 +93,16 @@ def write_rule(tmp_path: Path, body: str) -> Path:
             'kind = "missing"\nfirst = "kind = \'x\'"\nthen = "kind = \'y\'"\nwithin = "3 parsecs"',
             "not a duration",
         ),
+        (
+            'kind = "ranges"\nmap = "kind = \'iommu_map\'"\nunmap = "kind = \'iommu_unmap\'"\n'
+            'check = "unmaped"',
+            'did you mean "unmapped"',
+        ),
+        (
+            'kind = "ranges"\nmap = "kind = \'iommu_map\'"\nunmap = "kind = \'iommu_unmap\'"\n'
+            'check = "live"',
+            'check = "live" needs',
+        ),
     ],
 )
 def test_rule_validation(tmp_path: Path, body: str, message: str) -> None:

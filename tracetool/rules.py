@@ -15,6 +15,10 @@ columns of ``spans`` (``tracetool.timeline.SPANS_SCHEMA``).
 ``follows``   ``after``, ``then``, ``within``: a ``then`` span on a device starts while a
               finding of one of the ``after`` rules lasts on that device, or within the
               bound after it ended (a crash report after a race), in any input.
+``ranges``    ``map``, ``unmap``, ``check`` [, ``at``]: IOVA ranges per device. A map lives
+              until the next unmap of its IOVA (or one whose range holds it);
+              ``check = "unmapped"`` flags unmaps that end no live mapping,
+              ``check = "live"`` flags ``at`` spans (release) while mappings live.
 ``state``     ``initial``, ``[[transition]]`` (``on``, ``to``, ``at`` = start|end) and
               ``[[flag]]`` (``on``, ``in``): a per-device state machine; a span matching a
               flag's ``on`` while the device is in one of its ``in`` states is a finding.
@@ -36,7 +40,8 @@ from tracetool.errors import CatalogueError, UnknownName, closest
 from tracetool.kernel import ERA_NAMES
 from tracetool.timeline import SPANS_SCHEMA
 
-KINDS = ("overlap", "sequence", "missing", "state", "follows")
+KINDS = ("overlap", "sequence", "missing", "state", "follows", "ranges")
+RANGE_CHECKS = ("unmapped", "live")
 SEVERITIES = ("error", "warning", "info")
 _COMMON = {"title", "severity", "kind", "description", "references", "eras", "note"}
 _KIND_KEYS: dict[str, set[str]] = {
@@ -45,6 +50,7 @@ _KIND_KEYS: dict[str, set[str]] = {
     "missing": {"first", "then", "within"},
     "state": {"initial", "transition", "flag"},
     "follows": {"after", "then", "within"},
+    "ranges": {"map", "unmap", "check", "at"},
 }
 _REQUIRED: dict[str, set[str]] = {
     "overlap": {"a", "b"},
@@ -52,6 +58,7 @@ _REQUIRED: dict[str, set[str]] = {
     "missing": {"first", "then", "within"},
     "state": {"initial", "transition", "flag"},
     "follows": {"after", "then", "within"},
+    "ranges": {"map", "unmap", "check"},
 }
 _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 
@@ -82,7 +89,7 @@ class Rule:
     references: tuple[str, ...]
     eras: tuple[str, ...]
     note: str = ""
-    filters: dict[str, str] = field(default_factory=dict)  # a/b/first/then/unless
+    filters: dict[str, str] = field(default_factory=dict)  # a/b/first/then/unless/map/...
     within: int | None = None  # ns
     nested: bool = False
     initial: str = ""
@@ -90,6 +97,7 @@ class Rule:
     flags: tuple[Flag, ...] = ()
     after: tuple[str, ...] = ()  # follows: ids of the rules whose findings open windows
     after_rules: tuple[Rule, ...] = ()  # ... resolved when the catalogue is loaded
+    check: str = ""  # ranges: "unmapped" or "live"
 
     def expr(self, name: str) -> pl.Expr:
         return pl.sql_expr(self.filters[name])
@@ -182,8 +190,20 @@ def load_rule(path: Path) -> Rule:
                 f" (eras: {', '.join(ERA_NAMES)})",
             )
     filters: dict[str, str] = {
-        k: _check_filter(path, k, raw[k]) for k in ("a", "b", "first", "then", "unless") if k in raw
+        k: _check_filter(path, k, raw[k])
+        for k in ("a", "b", "first", "then", "unless", "map", "unmap", "at")
+        if k in raw
     }
+    check = str(raw.get("check", ""))
+    if kind == "ranges":
+        if check not in RANGE_CHECKS:
+            raise CatalogueError(
+                path,
+                f'check: "{check}" is not one of {", ".join(RANGE_CHECKS)}'
+                f"{closest(check, RANGE_CHECKS)}",
+            )
+        if check == "live" and "at" not in filters:
+            raise CatalogueError(path, 'at: check = "live" needs the spans to check at')
     within = None
     if "within" in raw:
         try:
@@ -241,6 +261,7 @@ def load_rule(path: Path) -> Rule:
         transitions=tuple(transitions),
         flags=tuple(flags),
         after=tuple(after),
+        check=check,
     )
 
 

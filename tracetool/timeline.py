@@ -13,6 +13,7 @@ carrying the locks held over it.
                   the task's neighbouring event (no return traced)
 ``lockset``       locks held over the whole span: traced holds (``lock@0x...``) and the
                   ones the kernel era guarantees (``group->mutex``)
+``iova`` ``size``  the IOVA range of an ``iommu:map``/``unmap``
 ``evidence``      ``path:line`` of the lines the span was built from
 
 Calls come from kprobe/kretprobe pairs (per task, nesting and recursion by depth),
@@ -56,6 +57,8 @@ SPANS_SCHEMA = pl.Schema(
         "lockset": pl.List(pl.String()),
         "ret": pl.Int64(),
         "domain": pl.UInt64(),
+        "iova": pl.UInt64(),  # iommu map/unmap: the IOVA range [iova, iova + size)
+        "size": pl.UInt64(),
         "lock": pl.String(),
         "file": pl.String(),
         "start_line": pl.UInt32(),
@@ -282,6 +285,8 @@ def _instants(events: pl.LazyFrame) -> pl.LazyFrame:
         ret=pl.lit(None, pl.Int64),
         lines=pl.concat_list("line"),
         name=pl.when(device.str.contains(PCI_NAME)).then(device),
+        iova=a.struct.field("iova"),
+        size=a.struct.field("size"),
     )
 
 
@@ -420,7 +425,7 @@ def _evidence(rows: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-_ARGS_USED = ("probe", "func", "kv", "site", "parent", "device", "depth", "dur")
+_ARGS_USED = ("probe", "func", "kv", "site", "parent", "device", "depth", "dur", "iova", "size")
 
 
 def _needed(events: pl.LazyFrame) -> pl.LazyFrame:
@@ -563,7 +568,7 @@ def timeline(
     events = events.drop("stack")
     rows = pl.concat(
         [_probe_calls(events), _graph_calls(events), _function_calls(events), _instants(events)],
-        how="vertical_relaxed",
+        how="diagonal_relaxed",
     )
     rows = _bound_ends(rows, events).with_row_index("rid").collect().lazy()
     rows = attribute(keys(rows).drop("kv"))

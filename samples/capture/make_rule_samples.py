@@ -38,6 +38,7 @@ s.SYMS.setdefault("iommu_probe_device", (0x95BDFE210, 0x1A0))
 s.SYMS.setdefault("s390_dma_unmap_pages", (0x95B5A3380, 0x160))
 s.SYMS.setdefault("s390_iommu_map", (0x95BE0F7A8, 0x60))
 s.SYMS.setdefault("iommu_map", (0x95BDFD110, 0x88))
+s.SYMS.setdefault("s390_iommu_unmap", (0x95BE0F810, 0x78))
 
 
 def t(sec: float) -> int:
@@ -127,6 +128,11 @@ class Story:
         self.ev(
             ts + 0.000011, cpu, task, s.iommu_map(iova, 0x7F4A000, 0x1000), "....."
         )
+
+    def vfio_unmap(self, ts: float, iova: int = 0x20000, size: int = 0x1000, cpu: int = 0, task=s.QEMU) -> None:
+        """VFIO_IOMMU_UNMAP_DMA: s390_iommu_unmap(domain, ...) then the iommu:unmap tracepoint."""
+        self.ev(ts, cpu, task, s.kp("s390_unmap", "s390_iommu_unmap", s.a(domain=s.x64(s.DOM))))
+        self.ev(ts + 0.000009, cpu, task, s.iommu_unmap(iova, size, size), ".....")
 
     def render(self) -> list[str]:
         body = s.render_events(s.Fmt(), self.events)
@@ -411,6 +417,54 @@ def warn_after_overlap_clean_serial() -> Story:
     return st
 
 
+def unmap_without_map_trigger() -> Story:
+    """v6.0: QEMU unmaps a range it never mapped after attaching (a stale vfio_dma after
+    the device was released and probed again)."""
+    st = Story()
+    boot(st)
+    st.attach(512.104420, 512.104549, 0)
+    st.vfio_map(512.200000)
+    st.vfio_unmap(512.300000)
+    st.vfio_unmap(512.400000, iova=0x80000)
+    return st
+
+
+def unmap_without_map_clean() -> Story:
+    """v6.0: one unmap ends a range mapped in two pieces; every unmap ends a mapping."""
+    st = Story()
+    boot(st)
+    st.attach(512.104420, 512.104549, 0)
+    st.vfio_map(512.200000)
+    st.vfio_map(512.210000, iova=0x21000)
+    st.vfio_unmap(512.300000, size=0x2000)
+    return st
+
+
+def live_at_release_trigger() -> Story:
+    """v6.0: the device is deconfigured while QEMU still has guest memory mapped in the
+    domain: release_device runs with the mapping live."""
+    st = Story()
+    boot(st)
+    st.attach(512.104420, 512.104549, 0)
+    st.vfio_map(512.200000)
+    st.vfio_map(512.210000, iova=0x21000)
+    st.vfio_unmap(512.300000, iova=0x21000)
+    st.release(531.000080, 531.000120, 3)
+    return st
+
+
+def live_at_release_clean() -> Story:
+    """v6.0: QEMU unmaps everything and detaches before the device is released."""
+    st = Story()
+    boot(st)
+    st.attach(512.104420, 512.104549, 0)
+    st.vfio_map(512.200000)
+    st.vfio_unmap(512.300000)
+    st.detach(530.000000, 530.000060, 0)
+    st.release(531.000080, 531.000120, 3)
+    return st
+
+
 SAMPLES: dict[str, Callable[[], Story]] = {
     "release-overlaps-attach/trigger-v6.0-release-inside-attach.txt": overlap_attach_trigger,
     "release-overlaps-attach/clean-v6.0-serialised.txt": overlap_attach_clean_serial,
@@ -431,6 +485,10 @@ SAMPLES: dict[str, Callable[[], Story]] = {
     "flush-after-release/clean-v6.0-rpcits-before-release.txt": flush_after_release_clean,
     "map-after-detach/trigger-v6.0-vfio-map-after-detach.txt": map_after_detach_trigger,
     "map-after-detach/clean-v6.0-map-after-reattach.txt": map_after_detach_clean,
+    "unmap-without-map/trigger-v6.0-unmap-of-unmapped-range.txt": unmap_without_map_trigger,
+    "unmap-without-map/clean-v6.0-one-unmap-of-two-maps.txt": unmap_without_map_clean,
+    "mappings-live-at-release/trigger-v6.0-release-with-guest-memory-mapped.txt": live_at_release_trigger,
+    "mappings-live-at-release/clean-v6.0-unmapped-and-detached-first.txt": live_at_release_clean,
     "warn-after-overlap/trigger-v6.0-warn-in-race-dmesg.txt": warn_after_overlap_trigger,
     "warn-after-overlap/clean-v6.0-warn-after-serial-calls-dmesg.txt": warn_after_overlap_clean_serial,
 }
