@@ -104,3 +104,52 @@ def test_regression_string_kernels_after_pair_concat() -> None:
     got = findings(text)
     assert {device for device, *_ in got} == {"dev@0xd03", "dev@0xd04"}
     assert all(status == "finding" for _, status, _, _ in got)
+
+
+RANGE_RULES = {
+    k: v for k, v in rules().items() if k in ("unmap-without-map", "mappings-live-at-release")
+}
+
+
+@SETTINGS
+@given(
+    ops=st.lists(st.tuples(st.booleans(), st.integers(0, 4)), max_size=25), release=st.booleans()
+)
+def test_iova_liveness_matches_a_naive_model(ops: list[tuple[bool, int]], release: bool) -> None:
+    """Random maps and unmaps of a few one-page IOVAs after an attach (then maybe a
+    release): the rules agree with replaying them through a set of live IOVAs."""
+    import sys
+
+    from conftest import SAMPLES
+
+    sys.path.insert(0, str(SAMPLES / "capture"))
+    import make_rule_samples as mr
+
+    story = mr.Story()
+    mr.boot(story)
+    story.attach(512.104420, 512.104549, 0)
+    live: set[int] = set()
+    unmapped_nothing = 0
+    for i, (is_map, key) in enumerate(ops):
+        iova = 0x20000 + key * 0x1000
+        ts = 512.2 + i * 0.001
+        if is_map:
+            story.vfio_map(ts, iova=iova)
+            live.add(iova)
+        else:
+            story.vfio_unmap(ts, iova=iova)
+            if iova in live:
+                live.discard(iova)
+            else:
+                unmapped_nothing += 1
+    if release:
+        story.release(531.000080, 531.000120, 3)
+    text = "\n".join(story.render()) + "\n"
+    found = check(tracetool.parse_text(text), RANGE_RULES).collect()
+    unmapped = found.filter(found["rule"] == "unmap-without-map")
+    assert unmapped.height == unmapped_nothing
+    assert (unmapped["status"] == "finding").all()
+    at_release = found.filter(found["rule"] == "mappings-live-at-release")
+    assert at_release.height == int(release and bool(live))
+    if at_release.height:
+        assert f"while {len(live)} IOVA mapping(s) were live" in at_release["message"][0]

@@ -674,8 +674,9 @@ def _ranges(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
         .group_by("r_sid", maintain_order=True)
         .agg(
             pl.exclude("^m_.*$").first(),
-            n=pl.len(),
-            total=pl.col("m_size").sum(),
+            # Mapping an IOVA twice without unmapping it is one live range.
+            n=pl.col("m_iova").n_unique(),
+            total=pl.col("m_size").filter(pl.col("m_iova").is_first_distinct()).sum(),
             first_iova=pl.col("m_iova").first(),
             first_ts=pl.col("m_start_ts").first(),
             m_evidence=pl.col("m_evidence").head(8).list.explode(),
