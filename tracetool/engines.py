@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from tracetool import ftrace, graph
+from tracetool import ftrace, graph, perf
 from tracetool.catalogue import FormatSpec
 from tracetool.ftrace import Dialect
 
@@ -52,5 +52,12 @@ ENGINES: dict[str, Engine] = {
         ftrace.fold,
         ftrace.SAFE_LINE,
         "not a function_graph line (CPU) [task-pid |] duration | call), header or marker",
+    ),
+    "perf": Engine(
+        perf.classify,
+        perf.fold,
+        perf.SAFE_LINE,
+        "not a perf script line (comm tid [cpu] time: [period] event: payload), callchain "
+        "frame, header or perf warning",
     ),
 }

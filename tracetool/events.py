@@ -55,6 +55,13 @@ ENGINE_FIELDS: dict[str, pl.DataType] = {
     # ``event`` stays "map", as tracefs prints it, so one declaration and one timeline
     # serve every format.
     "system": pl.String(),
+    # A sampled event (perf's cycles, cpu-clock, page-faults...): the sample period and
+    # where the sample hit, from its line or the first frame of its callchain.
+    "period": pl.UInt64(),
+    "sample_ip": pl.UInt64(),
+    "sym": pl.String(),
+    "sym_off": pl.UInt64(),
+    "dso": pl.String(),
 }
 
 
