@@ -61,6 +61,14 @@ SAFE_LINE = re.compile(
 )
 
 _SCRATCH = ("__ev", "__fr", "__weak")
+_PREFIX = "tt_prefix"
+
+
+def _prefixed(grammar: str) -> str:
+    """``grammar`` (which matches a line's prefix) with a group around all it matched,
+    so the payload is one slice after it."""
+    body = grammar.removeprefix("^")
+    return _with_sentinel(f"^(?P<{_PREFIX}>{body})")
 
 
 def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.LazyFrame:
@@ -74,7 +82,7 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
     blank = t.str.strip_chars() == ""
     comment = t.str.starts_with("#")
     lf = lines.with_columns(
-        __ev=pl.when(~is_tab & ~blank & ~comment).then(t).str.extract_groups(_with_sentinel(strong))
+        __ev=pl.when(~is_tab & ~blank & ~comment).then(t).str.extract_groups(_prefixed(strong))
     )
     ev_hit = pl.col("__ev").struct.field(_HIT).is_not_null()
     lf = lf.with_columns(
@@ -84,10 +92,13 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
     lf = lf.with_columns(
         __weak=pl.when(~ev_hit & ~fr_hit & ~is_tab & ~blank & ~comment)
         .then(t)
-        .str.extract_groups(_with_sentinel(weak))
+        .str.extract_groups(_prefixed(weak))
     )
     weak_hit = pl.col("__weak").struct.field(_HIT).is_not_null()
-    grammars = (("__ev", _group_names(strong)), ("__weak", _group_names(weak)))
+    grammars = (
+        ("__ev", [*_group_names(strong), _PREFIX]),
+        ("__weak", [*_group_names(weak), _PREFIX]),
+    )
 
     def group(name: str) -> pl.Expr:
         found = [pl.col(c).struct.field(name) for c, names in grammars if name in names]
@@ -100,7 +111,9 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
     token = pl.coalesce(group("event"), group("event2"))
     lf = lf.with_columns(
         __tok=pl.when(is_event).then(token),
-        __rest=pl.when(is_event).then(group("rest").str.strip_chars_start(" ").fill_null("")),
+        __rest=pl.when(is_event).then(
+            t.str.slice(group(_PREFIX).str.len_chars()).str.strip_chars_end()
+        ),
         __ts=group("ts"),
     )
     lf = timestamp_ns(lf, "__ts", "ts")
