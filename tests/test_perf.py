@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import tracetool
 from tracetool import inputs
 from tracetool.perf import BAD_FRAME, ORPHAN_FRAME, SAFE_LINE
+from tracetool.timeline import SPANS_SCHEMA
 
 
 def parse(text: str) -> tracetool.Trace:
@@ -43,27 +44,18 @@ def diagnostics(text: str) -> list[dict[str, Any]]:
 
 
 def test_default_tracepoint_line() -> None:
-    row = one(
-        "             fio  2211 [001]   620.000101:     block:block_rq_issue: "
-        "259,0 R 4096 () 123456 + 8 none,0,0 [fio]\n"
-    )
+    payload = "259,0 R 4096 () 123456 + 8 none,0,0 [fio]"
+    row = one(f"             fio  2211 [001]   620.000101:     block:block_rq_issue: {payload}\n")
     assert (row["comm"], row["pid"], row["tgid"], row["cpu"]) == ("fio", 2211, None, 1)
     assert row["ts"] == 620_000_101_000
     assert row["event"] == "block_rq_issue"
-    assert args(row) == {
-        "system": "block",
-        "dev_major": 259,
-        "dev_minor": 0,
-        "rwbs": "R",
-        "bytes": 4096,
-        "cmd": "",
-        "sector": 123456,
-        "nr_sector": 8,
-        "ioprio_class": "none",
-        "ioprio_hint": 0,
-        "ioprio_level": 0,
-        "rq_comm": "fio",
-    }
+    # The payload is typed exactly as the ftrace declaration types the kernel's text.
+    kernel = tracetool.parse_text(
+        f"             fio-2211    [001] d..1.   620.000101: block_rq_issue: {payload}\n"
+    )
+    (expected,) = kernel.events.collect().to_dicts()
+    assert args(row) == {**args(expected), "system": "block"}
+    assert args(row)["sector"] == 123456 and args(row)["ioprio_class"] == "none"
 
 
 def test_libtraceevent_numeric_ioprio_class_reads_as_the_kernel_names_it() -> None:
@@ -206,21 +198,9 @@ def test_uprobes_of_perf_probe_x() -> None:
 
 def test_timeline_of_perf_probes_equals_the_ftrace_one() -> None:
     # The same run, captured with tracefs kprobes and with perf probe (see the samples).
-    cols = [
-        "kind",
-        "func",
-        "start_ts",
-        "end_ts",
-        "exact",
-        "pid",
-        "comm",
-        "cpu",
-        "ret",
-        "device",
-        "device_how",
-        "domain",
-        "lockset",
-    ]
+    # Everything but where in its file a span came from.
+    where = ("file", "start_line", "end_line", "evidence", "device_evidence", "device_why")
+    cols = [c for c in SPANS_SCHEMA if c not in where]
     timelines = [
         tracetool.timeline(tracetool.parse(SAMPLES / d / "s390-kprobe-race-v6.0.txt").events)
         for d in ("ftrace", "perf")

@@ -123,7 +123,7 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
     system, name = pl.col("__tp").struct.field("system"), pl.col("__tp").struct.field("name")
     is_tp = name.is_not_null() & ~name.str.contains(MODIFIERS).fill_null(False)
     record = tok.str.starts_with("PERF_RECORD_")
-    lost = record & (tok == "PERF_RECORD_LOST")
+    lost = record & tok.is_in(["PERF_RECORD_LOST", "PERF_RECORD_LOST_SAMPLES"])
     probe_group = is_tp & system.str.starts_with("probe")
     is_return = name.str.ends_with("__return")
     user = system.str.starts_with("probe_")
