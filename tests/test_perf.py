@@ -157,6 +157,14 @@ def test_timeless_lines_of_stripped_output() -> None:
     assert trace.inputs[0].accounted()
 
 
+def test_a_hex_looking_comm_is_not_a_frame() -> None:
+    # "dd" and "400577" are hex; only a tab or a "(dso)" ending makes a frame.
+    trace = parse("  dd  1234 cycles:\n  400577 func_b (/root/func_ab)\n\n")
+    (row,) = trace.events.collect().to_dicts()
+    assert (row["comm"], row["pid"], row["event"]) == ("dd", 1234, "cycles")
+    assert row["stack"] == ["func_b (/root/func_ab) <400577>"]
+
+
 # --- perf probes ---------------------------------------------------------------------
 
 

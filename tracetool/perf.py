@@ -81,20 +81,22 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
     is_tab = t.str.starts_with("\t")
     blank = t.str.strip_chars() == ""
     comment = t.str.starts_with("#")
-    lf = lines.with_columns(
-        __ev=pl.when(~is_tab & ~blank & ~comment).then(t).str.extract_groups(_prefixed(strong))
-    )
+    text_line = ~is_tab & ~blank & ~comment
+    lf = lines.with_columns(__ev=pl.when(text_line).then(t).str.extract_groups(_prefixed(strong)))
     ev_hit = pl.col("__ev").struct.field(_HIT).is_not_null()
     lf = lf.with_columns(
-        __fr=pl.when(~ev_hit & ~blank & ~comment).then(t).str.extract_groups(_with_sentinel(FRAME))
-    )
-    fr_hit = pl.col("__fr").struct.field(_HIT).is_not_null()
-    lf = lf.with_columns(
-        __weak=pl.when(~ev_hit & ~fr_hit & ~is_tab & ~blank & ~comment)
-        .then(t)
-        .str.extract_groups(_prefixed(weak))
+        __weak=pl.when(text_line & ~ev_hit).then(t).str.extract_groups(_prefixed(weak))
     )
     weak_hit = pl.col("__weak").struct.field(_HIT).is_not_null()
+    # perf indents frames with a tab; stripped copies (FlameGraph inputs) may not, and
+    # then only a line ending in "(dso)" is taken for a frame.
+    lf = lf.with_columns(
+        __fr=pl.when(is_tab | (text_line & ~ev_hit & ~weak_hit))
+        .then(t)
+        .str.extract_groups(_with_sentinel(FRAME))
+    )
+    fr = pl.col("__fr").struct
+    fr_hit = fr.field(_HIT).is_not_null() & (is_tab | fr.field("dso").is_not_null())
     grammars = (
         ("__ev", [*_group_names(strong), _PREFIX]),
         ("__weak", [*_group_names(weak), _PREFIX]),
@@ -184,10 +186,10 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
         arg_sym_off=_typed(sample.struct.field("off"), "hex"),
         arg_dso=sample.struct.field("dso"),
         arg_ioprio_class=ioprio,
-        fr_ip=pl.col("__fr").struct.field("ip"),
-        fr_sym=pl.col("__fr").struct.field("sym"),
-        fr_off=pl.col("__fr").struct.field("off"),
-        fr_dso=pl.col("__fr").struct.field("dso"),
+        fr_ip=pl.when(fr_hit).then(fr.field("ip")),
+        fr_sym=pl.when(fr_hit).then(fr.field("sym")),
+        fr_off=pl.when(fr_hit).then(fr.field("off")),
+        fr_dso=pl.when(fr_hit).then(fr.field("dso")),
     )
     return lf.drop(*_SCRATCH, "__tok", "__rest", "__ts", "__tp", "class_kind")
 
