@@ -18,17 +18,15 @@ file, so machine noise cancels:
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
-import tempfile
 from pathlib import Path
 
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from parse import best, raw_read  # the ftrace benchmark's timing helpers
+from parse import best, raw_read, setup  # the ftrace benchmark's timing helpers
 
 TASKS = [
     ("qemu-system-s39", 5082),
@@ -126,25 +124,11 @@ def consume(trace: object) -> pl.DataFrame:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--lines", type=int, default=1_500_000)
-    ap.add_argument("--smoke", action="store_true", help="30 k lines, one repetition")
-    ap.add_argument("--keep", type=Path, help="generate into (and reuse) this directory")
-    opts = ap.parse_args()
-    lines = 30_000 if opts.smoke else opts.lines
-    repeat = 1 if opts.smoke else 2
+    path, _, repeat = setup(__doc__, 1_500_000, 30_000, "perf", generate)
 
     import tracetool
 
-    work = opts.keep or Path(tempfile.mkdtemp(prefix="tt-bench-perf-"))
-    work.mkdir(parents=True, exist_ok=True)
-    path = work / f"perf-{lines}.txt"
-    if not path.exists():
-        generate(path, lines)
     size = path.stat().st_size
-
     raw = raw_read(path)
     typed = best(lambda: consume(tracetool.parse(path, format="perf", use_cache=False)), repeat)
     trace = tracetool.parse(path, use_cache=False)
