@@ -344,16 +344,33 @@ def test_lost_records_and_the_lost_chunks_summary() -> None:
     }
 
 
+def test_other_perf_messages_are_headers_or_losses() -> None:
+    trace = parse(
+        "[ perf record: Woken up 1 times to write data ]\n"
+        "Warning:\n3 out of order events recorded.\n"
+        "Warning:\nProcessed 1892 samples and lost 3.45%  samples!\n\n"
+    )
+    (loss,) = trace.losses.collect().to_dicts()
+    assert (loss["line"], loss["lost"], loss["marker"]) == (5, None, "lost-samples")
+    assert trace.inputs[0].counts["headers"] == 5 and trace.inputs[0].accounted()
+
+
 def test_task_events_are_events() -> None:
     found = rows(
         "            bash  4410 [002]   530.990102: PERF_RECORD_FORK(4471:4471):(4410:4410)\n"
         "            bash  4471 [002]   530.990388: PERF_RECORD_COMM exec: kmcheck:4471/4471\n"
         "         kmcheck  4471 [003]   531.000133: PERF_RECORD_EXIT(4471:4471):(4410:4410)\n"
+        "         kmcheck  4471 [003]   531.000140: PERF_RECORD_MMAP2 4471/4471: "
+        "[0x2aa0b400000(0x1c000) @ 0 fd:00 1234 0]: r-xp /usr/bin/kmcheck\n"
     )
     assert [(r["event"], r["body"]) for r in found] == [
         ("PERF_RECORD_FORK", "(4471:4471):(4410:4410)"),
         ("PERF_RECORD_COMM", "exec: kmcheck:4471/4471"),
         ("PERF_RECORD_EXIT", "(4471:4471):(4410:4410)"),
+        (
+            "PERF_RECORD_MMAP2",
+            "4471/4471: [0x2aa0b400000(0x1c000) @ 0 fd:00 1234 0]: r-xp /usr/bin/kmcheck",
+        ),
     ]
 
 
