@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import tracetool
 from tracetool import inputs
+from tracetool.check import run as run_check
 from tracetool.perf import BAD_FRAME, ORPHAN_FRAME, SAFE_LINE
 from tracetool.timeline import SPANS_SCHEMA
 
@@ -218,6 +219,17 @@ def test_timeline_of_perf_probes_equals_the_ftrace_one() -> None:
     assert perf.equals(ftrace), (perf, ftrace)
     (ftrace_era,), (perf_era,) = (t.eras.values() for t in timelines)
     assert ftrace_era.eras == perf_era.eras and "v6.0" in perf_era.eras
+
+
+def test_rules_find_the_same_race_in_perf_and_ftrace() -> None:
+    def findings(fmt: str) -> list[tuple[object, ...]]:
+        trace = tracetool.parse(SAMPLES / fmt / "s390-kprobe-race-v6.0.txt", use_cache=False)
+        found = run_check(trace).findings.sort("rule")
+        return found.select("rule", "device", "status", "dur").rows()
+
+    perf = findings("perf")
+    assert perf == findings("ftrace")
+    assert ("release-overlaps-attach", "0004:00:00.0", "finding", 31_000) in perf
 
 
 # --- callchains ----------------------------------------------------------------------
