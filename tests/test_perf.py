@@ -256,6 +256,13 @@ def test_callchain_folds_into_the_stack_of_its_sample() -> None:
     assert info.counts == {"events": 2, "records": 4, "headers": 2, "losses": 0, "diagnostics": 0}
 
 
+def test_frames_without_offset_or_dso() -> None:
+    # -F ip,sym (no symoff, no dso): the entry has only what was printed.
+    (row,) = rows("fio  2211 [001]   620.000140: cpu-clock: \n\t  95a1c4d3c zpci_refresh_trans\n\n")
+    assert row["stack"] == ["zpci_refresh_trans <95a1c4d3c>"]
+    assert args(row)["sym"] == "zpci_refresh_trans" and "dso" not in args(row)
+
+
 def test_orphan_frames_are_diagnostics_with_a_reason() -> None:
     text = "\n\t       95a1c4d3c zpci_refresh_trans+0x2c ([kernel.kallsyms])\n" + CHAIN
     trace = parse(text)

@@ -10,8 +10,8 @@ line ends the sample. Every line of a chunk becomes one ``kind``:
             ``args.probe``/``args.func`` so they pair into calls like tracefs kprobes
 ``frame``   a callchain line, folded into the ``stack`` of the sample above it
 ``header``  ``--header`` comments, blank lines, perf's own warnings
-``loss``    ``PERF_RECORD_LOST`` lines and the ``Processed N events and lost M
-            chunks!`` summary
+``loss``    ``PERF_RECORD_LOST``/``_LOST_SAMPLES`` lines and perf's ``Processed N
+            events and lost M chunks!`` and ``... lost X% samples!`` warnings
 ``diag``    anything else, and frames with no sample above them (with a reason)
 
 The payload's declared fields are extracted by ``ftrace.extract_args`` with the
@@ -210,14 +210,13 @@ def fold(
         reason=pl.when(orphan).then(pl.lit(ORPHAN_FRAME)).otherwise("reason"),
         owner=owner,
     )
-    entry = pl.format(
-        "{}{} ({}) <{}>",
+    # concat_str skips nulls: no "+0x" without an offset, no "()" without a dso.
+    entry = pl.concat_str(
         pl.col("fr_sym"),
-        pl.when(pl.col("fr_off").is_not_null())
-        .then(pl.concat_str(pl.lit("+0x"), pl.col("fr_off")))
-        .otherwise(pl.lit("")),
-        pl.col("fr_dso").fill_null("?"),
-        pl.col("fr_ip"),
+        pl.lit("+0x") + pl.col("fr_off"),
+        pl.lit(" (") + pl.col("fr_dso") + pl.lit(")"),
+        pl.lit(" <") + pl.col("fr_ip") + pl.lit(">"),
+        ignore_nulls=True,
     )
     frames = (
         df.filter(pl.col("kind") == "frame")
