@@ -9,7 +9,6 @@ import polars as pl
 from click.testing import CliRunner
 from conftest import ROOT, SAMPLES
 
-from tracetool.catalogue import formats
 from tracetool.cli import main
 
 SAMPLE = SAMPLES / "ftrace" / "x86-default.trace.txt"
@@ -60,7 +59,7 @@ def test_errors_exit_2_with_hints(tmp_path: Path) -> None:
     prose = tmp_path / "prose.txt"
     prose.write_text("hello\n")
     code, _, err = run("parse", str(prose))
-    assert code == 2 and f"known formats: {', '.join(sorted(formats()))};" in err
+    assert code == 2 and "known formats: " in err and "ftrace, function-graph" in err
 
 
 def test_list_formats_and_events() -> None:

@@ -47,17 +47,17 @@ _FTRACE_UNPARSED = "no context prefix (TASK-PID [CPU] TIMESTAMP:) and not a know
 
 ENGINES: dict[str, Engine] = {
     "ftrace": Engine(ftrace.classify, ftrace.fold, ftrace.SAFE_LINE, _FTRACE_UNPARSED),
-    "function-graph": Engine(
-        graph.classify,
-        ftrace.fold,
-        ftrace.SAFE_LINE,
-        "not a function_graph line (CPU) [task-pid |] duration | call), header or marker",
-    ),
     "perf": Engine(
         perf.classify,
         perf.fold,
         perf.SAFE_LINE,
         "not a perf script line (comm tid [cpu] time: [period] event: payload), callchain "
         "frame, header or perf warning",
+    ),
+    "function-graph": Engine(
+        graph.classify,
+        ftrace.fold,
+        ftrace.SAFE_LINE,
+        "not a function_graph line (CPU) [task-pid |] duration | call), header or marker",
     ),
 }

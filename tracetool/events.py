@@ -51,10 +51,6 @@ PROBE_FIELDS: dict[str, pl.DataType] = {
 
 # Fields an engine fills for any event, whatever its format declares.
 ENGINE_FIELDS: dict[str, pl.DataType] = {
-    # The event's system when the text names it ("iommu" for perf's "iommu:map");
-    # ``event`` stays "map", as tracefs prints it, so one declaration and one timeline
-    # serve every format.
-    "system": pl.String(),
     # A sampled event (perf's cycles, cpu-clock, page-faults...): the sample period and
     # where the sample hit, from its line or the first frame of its callchain.
     "period": pl.UInt64(),
@@ -62,6 +58,10 @@ ENGINE_FIELDS: dict[str, pl.DataType] = {
     "sym": pl.String(),
     "sym_off": pl.UInt64(),
     "dso": pl.String(),
+    # The event's system when the text names it ("iommu" for perf's "iommu:map");
+    # ``event`` stays "map", as tracefs prints it, so one declaration and one timeline
+    # serve every format.
+    "system": pl.String(),
 }
 
 
