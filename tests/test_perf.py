@@ -3,6 +3,7 @@ pair like tracefs kprobes, diagnostics, and properties over generated input."""
 
 from __future__ import annotations
 
+import io
 import random
 from typing import Any
 
@@ -304,6 +305,10 @@ def test_chunked_parse_equals_one_chunk(monkeypatch: pytest.MonkeyPatch) -> None
     )
     whole = parse(text).events.collect()
     monkeypatch.setattr(inputs, "CHUNK_BYTES", 997)
+    chunks = list(inputs.read_chunks(io.BytesIO(text.encode()), lambda _: SAFE_LINE))
+    assert len(chunks) > 50 and b"".join(chunks) == text.encode()
+    # Every cut falls before a sample line or the blank line after a callchain.
+    assert all(not c.startswith(b"\t") for c in chunks)
     chunked = parse(text)
     assert chunked.events.collect().equals(whole)
     assert chunked.diagnostics.collect().is_empty()
