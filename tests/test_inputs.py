@@ -12,6 +12,7 @@ import zstandard
 
 import tracetool
 from tracetool import cache
+from tracetool.catalogue import formats
 from tracetool.errors import InputError
 
 LINE = "            bash-4411    [002] .....   530.500000: tracing_mark_write: hello\n"
@@ -50,7 +51,7 @@ def test_unknown_content_lists_known_formats(tmp_path: Path) -> None:
     path.write_text("just some prose\nnothing else\n")
     with pytest.raises(
         InputError,
-        match=r"notes.txt:1: cannot tell the format.*ftrace, function-graph, trace-cmd.*--format",
+        match=rf"notes.txt:1: cannot tell the format.*{', '.join(sorted(formats()))}.*--format",
     ):
         tracetool.parse(path)
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from tracetool import dmesg, ftrace, graph
+from tracetool import dmesg, ftrace, graph, perf
 from tracetool.catalogue import FormatSpec
 from tracetool.ftrace import Dialect
 
@@ -47,6 +47,13 @@ _FTRACE_UNPARSED = "no context prefix (TASK-PID [CPU] TIMESTAMP:) and not a know
 
 ENGINES: dict[str, Engine] = {
     "ftrace": Engine(ftrace.classify, ftrace.fold, ftrace.SAFE_LINE, _FTRACE_UNPARSED),
+    "perf": Engine(
+        perf.classify,
+        perf.fold,
+        perf.SAFE_LINE,
+        "not a perf script line (comm tid [cpu] time: [period] event: payload), callchain "
+        "frame, header or perf warning",
+    ),
     "function-graph": Engine(
         graph.classify,
         ftrace.fold,

@@ -51,6 +51,13 @@ PROBE_FIELDS: dict[str, pl.DataType] = {
 
 # Fields an engine fills for any event, whatever its format declares.
 ENGINE_FIELDS: dict[str, pl.DataType] = {
+    # A sampled event (perf's cycles, cpu-clock, page-faults...): the sample period and
+    # where the sample hit, from its line or the first frame of its callchain.
+    "period": pl.UInt64(),
+    "sample_ip": pl.UInt64(),
+    "sym": pl.String(),
+    "sym_off": pl.UInt64(),
+    "dso": pl.String(),
     # The event's system when the text names it ("iommu" for perf's "iommu:map");
     # ``event`` stays "map", as tracefs prints it, so one declaration and one timeline
     # serve every format.

@@ -39,6 +39,13 @@ _HEADER_FACTS = [
     ("cpus", re.compile(r"^(?:\S+: )?cpus=(\d+)")),
     ("version", re.compile(r"^version = (\d+)")),
     ("corrupted", re.compile(r"^# WARNING: FUNCTION TRACING IS CORRUPTED")),
+    # perf script --header
+    ("perf_version", re.compile(r"^# perf version : (.*?)\s*$")),
+    ("hostname", re.compile(r"^# hostname : (.*?)\s*$")),
+    ("os_release", re.compile(r"^# os release : (.*?)\s*$")),
+    ("arch", re.compile(r"^# arch : (.*?)\s*$")),
+    ("ncpus", re.compile(r"^# nrcpus online : (\d+)")),
+    ("cmdline", re.compile(r"^# cmdline : (.*?)\s*$")),
 ]
 TRUNCATED = "incomplete last line: the input ends without a newline (a cut-short copy?)"
 ARGS_MISMATCH = "payload does not match the format declared for this event in parsers/{}.toml"
@@ -65,11 +72,9 @@ def _header_facts(head: list[str]) -> dict[str, object]:
     entries = meta.pop("entries", None)
     if isinstance(entries, list):
         meta.update(entries_in_buffer=entries[0], entries_written=entries[1], ncpus=entries[2])
-    if "tracer" in meta:
-        meta["tracer"] = meta["tracer"][0]  # type: ignore[index]
-    for key in ("cpus", "version"):
-        if key in meta:
-            meta[key] = meta[key][0]  # type: ignore[index]
+    for key, value in meta.items():  # a fact of one group is that value, not a list
+        if isinstance(value, list) and len(value) == 1:
+            meta[key] = value[0]
     return meta
 
 

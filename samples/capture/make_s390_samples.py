@@ -2402,13 +2402,18 @@ def outputs() -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    return render(outputs(), __doc__.splitlines()[0], argv)
+
+
+def render(files: dict[Path, str], description: str, argv: list[str] | None = None) -> int:
+    """Write ``files`` (path -> text), or with --check only compare them with the disk."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument(
         "--check", action="store_true", help="compare with the files on disk, write nothing"
     )
     args = ap.parse_args(argv)
     bad = 0
-    for path, text in outputs().items():
+    for path, text in files.items():
         if args.check:
             if not path.exists() or path.read_text() != text:
                 print("differs: %s" % path.relative_to(SAMPLES.parent))

@@ -218,24 +218,35 @@ def child_rss(path: Path, cache_dir: Path) -> int:
     return int(out.strip()) * 1024
 
 
-def main() -> None:
+def setup(
+    doc: str | None, default: int, smoke: int, name: str, make: Callable[[Path, int], None]
+) -> tuple[Path, int, int]:
+    """Parse the common options; generate (or reuse, with --keep) the input file.
+
+    :return: the file, its number of generated lines and how often to repeat a timing.
+    """
     ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--lines", type=int, default=5_000_000)
-    ap.add_argument("--smoke", action="store_true", help="50 k lines, one repetition")
+    ap.add_argument("--lines", type=int, default=default)
+    ap.add_argument("--smoke", action="store_true", help=f"{smoke} lines, one repetition")
     ap.add_argument("--keep", type=Path, help="generate into (and reuse) this directory")
     opts = ap.parse_args()
-    lines = 50_000 if opts.smoke else opts.lines
-    repeat = 1 if opts.smoke else 2
+    lines = smoke if opts.smoke else opts.lines
+    work = opts.keep or Path(tempfile.mkdtemp(prefix="tt-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / f"{name}-{lines}.txt"
+    if not path.exists():
+        make(path, lines)
+    return path, lines, 1 if opts.smoke else 2
+
+
+def main() -> None:
+    path, lines, repeat = setup(__doc__, 5_000_000, 50_000, "ftrace", generate)
+    work = path.parent
 
     import tracetool
 
-    work = opts.keep or Path(tempfile.mkdtemp(prefix="tt-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    path = work / f"ftrace-{lines}.txt"
-    if not path.exists():
-        generate(path, lines)
     size = path.stat().st_size
 
     raw = raw_read(path)
