@@ -414,6 +414,11 @@ def list_devices(
     help="Write the whole table (frames, signature, lines) to FILE (.parquet, .csv, .json, "
     ".ndjson).",
 )
+@click.option(
+    "--by-signature",
+    is_flag=True,
+    help="One line per distinct signature (the same bug), with how often it occurred.",
+)
 @offset_option
 @cache_option
 @errors
@@ -421,6 +426,7 @@ def list_crashes(
     inputs: tuple[str, ...],
     fmt: str | None,
     output: Path | None,
+    by_signature: bool,
     offsets: dict[str, float],
     no_cache: bool,
 ) -> None:
@@ -432,12 +438,16 @@ def list_crashes(
     \b
     Example:
       tracetool list crashes samples/dmesg/s390-warn-zpci-dma-v6.0.txt
+      tracetool list crashes ci-logs/ --by-signature
     """
     trace = _parse_with_progress(list(inputs), fmt, use_cache=not no_cache, offsets=offsets)
     crashes = trace.table("crashes").collect()
     if output:
         _write(crashes.lazy(), output)
         click.echo(f"wrote {output}", err=True)
+    elif by_signature:
+        rows = render.crash_signatures(crashes)
+        click.echo(render.table(rows, flex="signature", caps={"first": 28}))
     else:
         for line in render.crashes_text(crashes):
             click.echo(line)

@@ -26,6 +26,8 @@ from tracetool.ftrace import _int, _with_sentinel
 
 # Lines between "cut here" and the title that are the WARN's own message.
 MESSAGE_LINES = 4
+# Lines after a report's end within which a panic still belongs to it.
+REOPEN_LINES = 3
 TITLE_CAP = 120  # characters of a signature, as deduplicating tools cap titles
 # Suffixes the compiler gives cloned functions (foo.isra.0, foo.cold, foo.part.3).
 CLONE_SUFFIX = r"\.(?:isra|constprop|part|cold|llvm|lto_priv)(?:\.\d+)*"
@@ -113,20 +115,29 @@ def _marks(df: pl.DataFrame, gr: Grammar) -> pl.DataFrame:
         .when(pl.col("__title").is_not_null())
         .then(pl.lit("title"))
     )
-    df = df.with_columns(__marker=marker)
+    df = df.with_columns(__marker=marker, __row=pl.int_range(pl.len()).over(s))
     prev = pl.col("__marker").shift(1).forward_fill().over(s)
     is_secondary = pl.col("__title").is_in(secondary)
     is_title = pl.col("__title").is_not_null() & ~pl.col("__cut")
+    # A continuing title just after a report's end (the panic that panic_on_oops or
+    # panic_on_warn raises) reopens that report instead of starting one of its own.
+    since_end = pl.col("__row") - pl.when("__end").then("__row").shift(1).forward_fill().over(s)
+    reopen = is_title & is_secondary & (prev == "end") & (since_end <= REOPEN_LINES)
+    df = df.with_columns(__reopen=reopen.fill_null(False))
     opener = pl.col("__cut") | (
-        is_title & (prev.is_null() | (prev == "end") | ((prev == "title") & ~is_secondary))
+        is_title
+        & (
+            prev.is_null()
+            | ((prev == "end") & ~pl.col("__reopen"))
+            | ((prev == "title") & ~is_secondary)
+        )
     )
     df = df.with_columns(__open=opener, __is_title=is_title).with_columns(
         __rid=pl.col("__open").cast(pl.Int32).cum_sum().over(s)
     )
     rid = [s, pl.col("__rid")]
-    ended_before = (
-        pl.col("__end").cast(pl.Int32).cum_sum().over(rid) - pl.col("__end").cast(pl.Int32)
-    ) > 0
+    ended = pl.when("__end").then(pl.lit(True)).when("__reopen").then(pl.lit(False))
+    ended_before = ended.shift(1).forward_fill().over(rid).fill_null(False) & ~pl.col("__reopen")
     pos = pl.int_range(pl.len()).over(rid)
     titles_so_far = pl.col("__is_title").cast(pl.Int32).cum_sum().over(rid)
     shaped = (

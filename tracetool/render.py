@@ -207,3 +207,21 @@ def clock_lines(trace: Trace, asked: bool) -> list[str]:
     if not asked and not any(i.format == "dmesg" for i in trace.inputs):
         return []
     return [line for i in trace.inputs if (line := describe(i))]
+
+
+def crash_signatures(crashes: pl.DataFrame) -> pl.DataFrame:
+    """One row per distinct signature: how often, where first and last, the title."""
+    return (
+        crashes.sort("file", "line")
+        .group_by("signature", maintain_order=True)
+        .agg(
+            reports=pl.len(),
+            inputs=pl.col("file").n_unique(),
+            first=pl.format(
+                "{}:{}", pl.col("file").first().str.split("/").list.last(), pl.col("line").first()
+            ),
+            corrupted=pl.col("corrupted").sum(),
+        )
+        .sort("reports", descending=True, maintain_order=True)
+        .select("reports", "inputs", "corrupted", "signature", "first")
+    )
