@@ -217,6 +217,9 @@ def _parse_stream(
     dialect = Dialect(trace_cmd=spec.dialect == "trace-cmd", kv=kv, nocontext=nocontext)
     info = InputInfo(file=source.name, format=spec.name, meta=_header_facts(head))
     info.meta["timestamps"] = "none" if nocontext else _timestamp_kind(head, spec)
+    head_meta = ENGINES[spec.engine].head_meta
+    if head_meta is not None:
+        info.meta.update(head_meta(head, spec))
     schema = events_schema(args_struct())
     parts = _Parts()
     next_line = 1
