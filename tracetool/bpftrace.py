@@ -39,9 +39,10 @@ from typing import Any
 import polars as pl
 from polars.datatypes import IntegerType
 
-from tracetool.catalogue import FormatSpec
-from tracetool.events import RECORD_SCHEMAS
-from tracetool.ftrace import Dialect
+from tracetool.catalogue import EventSpec, FormatSpec, args_fields
+from tracetool.events import KV, RECORD_SCHEMAS
+from tracetool.ftrace import _HIT, Dialect, _typed, _with_sentinel
+from tracetool.printf_spec import extra_events
 
 Records = dict[str, pl.DataFrame]
 
@@ -177,74 +178,104 @@ def name_printf(df: pl.DataFrame, spec: FormatSpec, body: str = "body") -> pl.Da
     declared fields that mean them. Adds ``event`` (``printf`` when none matched) and
     ``ts_field`` (which field gave ``ts``)."""
     is_printf = pl.col("kind") == "event"
-    declared = list(spec.events.values())
+    extra = extra_events(spec)
+    declared = [*extra.values(), *spec.events.values()]
     if not declared:
         return df.with_columns(
             event=pl.when(is_printf).then(pl.lit("printf")), ts_field=pl.lit(None, pl.String)
         )
-    alternatives = []
-    for i, espec in enumerate(declared):
-        for j, pattern in enumerate(espec.patterns):
-            bare = re.sub(r"\(\?P<\w+>", "(?:", pattern)
-            alternatives.append((f"e{i}_{j}", espec.name, f"(?P<e{i}_{j}>)(?:{bare})"))
-    combined = "|".join(a[2] for a in alternatives)
-    hit = pl.when(is_printf).then(pl.col(body)).str.extract_groups(combined)
-    df = df.with_columns(__hit=hit)
+    # One match test per declared pattern (the regex engine's fast path, no captures),
+    # all in one parallel step; the first pattern that matches names the line.
+    patterns = [(espec.name, p) for espec in declared for p in espec.patterns]
+    tests = {f"__m{i}": pl.col(body).str.contains(p) for i, (_, p) in enumerate(patterns)}
+    df = df.with_columns(**tests)
     name: pl.Expr = pl.lit("printf")
-    for group, ename, _ in reversed(alternatives):
-        name = (
-            pl.when(pl.col("__hit").struct.field(group).is_not_null())
-            .then(pl.lit(ename))
-            .otherwise(name)
-        )
-    df = df.with_columns(event=pl.when(is_printf).then(name)).drop("__hit")
+    for i, (ename, _) in reversed(list(enumerate(patterns))):
+        name = pl.when(pl.col(f"__m{i}")).then(pl.lit(ename)).otherwise(name)
+    df = df.with_columns(event=pl.when(is_printf).then(name)).drop(*tests)
     present = set(df.get_column("event").drop_nulls().unique().to_list())
-    ctx: dict[str, list[pl.Expr]] = {c: [] for c in ("ts", "pid", "tgid", "comm", "cpu")}
-    field_name: list[pl.Expr] = []
+    # The fields that fill event columns, captured once per declared pattern (other
+    # groups made non-capturing), each on its own event's rows only.
+    context = (*TIME_FIELDS, "tid", "pid", "comm", "cpu")
+    stage: dict[str, pl.Expr] = {}
+    uses: list[tuple[str, set[str]]] = []
     for espec in declared:
         if espec.name not in present:
             continue
-        wanted = {f for f in espec.fields if f in (*TIME_FIELDS, "tid", "pid", "comm", "cpu")}
-        if not wanted:
-            continue
         for pattern in espec.patterns:
-            groups = set(re.compile(pattern).groupindex)
-            use = wanted & groups
+            use = set(re.compile(pattern).groupindex) & set(context)
             if not use:
                 continue
-            g = (
-                pl.when(pl.col("event") == espec.name)
-                .then(pl.col(body))
-                .str.extract_groups(pattern)
-            )
-
-            def field(f: str, g: pl.Expr = g, use: set[str] = use) -> pl.Expr | None:
-                return g.struct.field(f) if f in use else None
-
-            for f in TIME_FIELDS:
-                v = field(f)
-                if v is not None:
-                    ctx["ts"].append(_int(v))
-                    field_name.append(pl.when(v.is_not_null()).then(pl.lit(f)))
-            tid, pid = field("tid"), field("pid")
-            if tid is not None:
-                ctx["pid"].append(_int(tid, pl.Int32()))
-                if pid is not None:
-                    ctx["tgid"].append(_int(pid, pl.Int32()))
-            elif pid is not None:
-                ctx["pid"].append(_int(pid, pl.Int32()))
-            for f in ("comm", "cpu"):
-                v = field(f)
-                if v is not None:
-                    ctx[f].append(v.str.strip_chars() if f == "comm" else _int(v, pl.Int32()))
+            keep = _keep_groups(pattern, use)
+            column = f"__g{len(uses)}"
+            rows = pl.when(pl.col("event") == espec.name).then(pl.col(body))
+            stage[column] = rows.str.extract_groups(keep)
+            uses.append((column, use))
+    df = df.with_columns(**stage)
+    ctx: dict[str, list[pl.Expr]] = {c: [] for c in ("ts", "pid", "tgid", "comm", "cpu")}
+    field_name: list[pl.Expr] = []
+    for column, use in uses:
+        g = pl.col(column).struct.field
+        for f in TIME_FIELDS:
+            if f in use:
+                ctx["ts"].append(_int(g(f)))
+                field_name.append(pl.when(g(f).is_not_null()).then(pl.lit(f)))
+        if "tid" in use:
+            ctx["pid"].append(_int(g("tid"), pl.Int32()))
+            if "pid" in use:
+                ctx["tgid"].append(_int(g("pid"), pl.Int32()))
+        elif "pid" in use:
+            ctx["pid"].append(_int(g("pid"), pl.Int32()))
+        if "comm" in use:
+            ctx["comm"].append(g("comm").str.strip_chars())
+        if "cpu" in use:
+            ctx["cpu"].append(_int(g("cpu"), pl.Int32()))
     dtypes = {"ts": pl.Int64, "pid": pl.Int32, "tgid": pl.Int32, "comm": pl.String, "cpu": pl.Int32}
+    df = _extra_args(df, extra, present, body)
     return df.with_columns(
         **{
             c: (pl.coalesce(exprs) if exprs else pl.lit(None)).cast(dtypes[c])
             for c, exprs in ctx.items()
         },
         ts_field=pl.coalesce(field_name) if field_name else pl.lit(None, pl.String),
-    )
+    ).drop(*stage)
+
+
+def _keep_groups(pattern: str, keep: set[str]) -> str:
+    """``pattern`` with the named groups not in ``keep`` made non-capturing."""
+    return re.sub(r"\(\?P<(\w+)>", lambda m: m.group(0) if m.group(1) in keep else "(?:", pattern)
+
+
+def _extra_args(
+    df: pl.DataFrame, extra: dict[str, EventSpec], present: set[str], body: str
+) -> pl.DataFrame:
+    """Fields of the printf declarations a user added (``printf_spec``), which the
+    catalogue's ``extract_args`` does not run: typed ``arg_<field>`` columns for the
+    field names ``args`` has, ``arg_kv`` name/value pairs for the others."""
+    known = args_fields()
+    typed: dict[str, list[pl.Expr]] = {}
+    pairs: list[pl.Expr] = []
+    for espec in extra.values():
+        if espec.name not in present:
+            continue
+        for pattern in espec.patterns:
+            rows = pl.when(pl.col("event") == espec.name).then(pl.col(body))
+            g = rows.str.extract_groups(_with_sentinel(pattern))
+            hit = g.struct.field(_HIT).is_not_null()
+            kv = []
+            for fname in re.compile(pattern).groupindex:
+                value = pl.when(hit).then(g.struct.field(fname))
+                if fname in known:
+                    typed.setdefault(fname, []).append(_typed(value, espec.fields[fname]))
+                    continue
+                num = _typed(value, "int").cast(pl.Int128)
+                kv.append(pl.struct(name=pl.lit(fname), value=value, num=num))
+            if kv:
+                pairs.append(pl.when(hit).then(pl.concat_list(kv)))
+    columns = {f"arg_{f}": pl.coalesce(exprs).cast(known[f]) for f, exprs in typed.items()}
+    if pairs:
+        columns["arg_kv"] = pl.coalesce(pairs).cast(KV)
+    return df.with_columns(**columns) if columns else df
 
 
 def _line_classes(spec: FormatSpec) -> dict[str, pl.Expr]:
@@ -254,12 +285,19 @@ def _line_classes(spec: FormatSpec) -> dict[str, pl.Expr]:
     name: pl.Expr = pl.lit(None, pl.String)
     kind: pl.Expr = pl.lit(None, pl.String)
     lost: pl.Expr = pl.lit(None, pl.String)
+    if not spec.lines:
+        return {"marker": name, "__cls_kind": kind, "loss_lost": pl.lit(None, pl.Int64)}
+    # One pass over every line with all classes at once; each class's own regex then
+    # runs only on the few lines that passed.
+    bare = [_keep_groups(lc.pattern, set()) for lc in spec.lines]
+    anyone = t.str.contains("|".join(f"(?:{p})" for p in bare))
     for lc in reversed(spec.lines):
-        hit = t.str.starts_with(lc.prefix) & t.str.contains(lc.pattern)
+        mine = pl.when(anyone & t.str.starts_with(lc.prefix)).then(t)
+        hit = mine.str.contains(lc.pattern).fill_null(False)
         name = pl.when(hit).then(pl.lit(lc.name)).otherwise(name)
         kind = pl.when(hit).then(pl.lit(lc.kind)).otherwise(kind)
         if "lost" in re.compile(lc.pattern).groupindex:
-            groups = t.str.extract_groups(lc.pattern).struct.field("lost")
+            groups = mine.str.extract_groups(lc.pattern).struct.field("lost")
             lost = pl.when(hit).then(groups).otherwise(lost)
     return {"marker": name, "__cls_kind": kind, "loss_lost": _int(lost)}
 
@@ -269,7 +307,16 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
     prefix taken off (``rest``, ``wall``), and the groups of the structure it matched."""
     t = pl.col("text")
     lf = lines.with_columns(**_line_classes(spec))
-    clock = pl.when(t.str.contains(r"^\d{1,2}:\d{2}:\d{2}")).then(t).str.extract_groups(TIME)
+    # A tseries row starts with its interval's time of day: not a time() prefix.
+    lf = lf.with_columns(
+        __tsr=pl.when(t.str.contains("|", literal=True) | t.str.contains("*", literal=True))
+        .then(t)
+        .str.extract_groups(TSERIES_ROW)
+    )
+    is_row = pl.col("__tsr").struct.field("value").is_not_null()
+    clock = (
+        pl.when(t.str.contains(r"^\d{1,2}:\d{2}:\d{2}") & ~is_row).then(t).str.extract_groups(TIME)
+    )
     lf = lf.with_columns(__tm=clock)
     tm = pl.col("__tm").struct.field
     lf = lf.with_columns(
@@ -287,9 +334,6 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
         .then(r)
         .str.extract_groups(BUCKET),
         __close=pl.when(r.str.contains("]:", literal=True)).then(r).str.extract_groups(CLOSE_KEY),
-        __tsr=pl.when(r.str.contains("|", literal=True) | r.str.contains("*", literal=True))
-        .then(r)
-        .str.extract_groups(TSERIES_ROW),
         __tsaxis=(t.str.contains("_", literal=True) | t.str.starts_with(" "))
         & t.str.contains(TSERIES_AXIS),
     )
@@ -404,9 +448,9 @@ def fold(df: pl.DataFrame, spec: FormatSpec, file: str) -> tuple[pl.DataFrame, R
         .forward_fill()
     )
     df = df.with_columns(__key=key_open, __owner=frame_owner)
-    in_key = (rec == "indent") & (pl.col("__key") > 0)
-    closes = (rec == "close") & (pl.col("__key").shift(1) > 0).fill_null(False)
-    frame = (rec == "indent") & ~in_key & (pl.col("__owner") > 0)
+    in_key = ((rec == "indent") & (pl.col("__key") > 0)).fill_null(False)
+    closes = ((rec == "close") & (pl.col("__key").shift(1) > 0)).fill_null(False)
+    frame = ((rec == "indent") & ~in_key & (pl.col("__owner") > 0)).fill_null(False)
     df = df.with_columns(
         kind=pl.when(in_key | closes)
         .then(pl.lit("record"))
@@ -603,9 +647,10 @@ def timestamps_kind(texts: list[str], spec: FormatSpec) -> str:
     """``nsecs`` (CLOCK_MONOTONIC ns a declared printf format carries), ``elapsed`` (ns
     since bpftrace started), ``wall-clock`` (ns since midnight from time() output),
     or ``none``."""
+    declared = [*extra_events(spec).values(), *spec.events.values()]
     for text in texts:
         after = re.sub(r"^\d{1,2}:\d{2}:\d{2}(?:\.(?:\d+|%f))? *", "", text)
-        for espec in spec.events.values():
+        for espec in declared:
             for pattern in espec.patterns:
                 m = re.search(pattern, after)
                 if m:

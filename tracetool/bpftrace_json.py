@@ -70,45 +70,59 @@ def unescape(quoted: pl.Expr) -> pl.Expr:
 
 def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.LazyFrame:
     """Group lines into objects (``obj``: the line an object starts on) by bracket depth
-    outside strings; a line that is one whole ``{"type"...}`` object skips the count."""
+    outside strings. A line that is one whole ``{"type"...}`` object and a blank line
+    end any open object, so a stray bracket in a line that is not JSON cannot swallow
+    more than the lines up to the next of them."""
     t = pl.col("text")
     blank = t.str.strip_chars() == ""
     whole = t.str.starts_with('{"type"') & t.str.strip_chars_end().str.ends_with("}")
     bare = pl.when(~whole & ~blank).then(t).str.replace_all(_STR, "")
-    delta = (bare.str.count_matches(r"[\[{]") - bare.str.count_matches(r"[\]}]")).fill_null(0)
-    lf = lines.with_columns(__d=delta.cast(pl.Int64).cum_sum())
-    level_after = pl.col("__d") - pl.col("__d").cum_min().clip(upper_bound=0)
-    lf = lf.with_columns(__after=level_after).with_columns(
-        __before=pl.col("__after").shift(1).fill_null(0)
+    opens = bare.str.count_matches(r"[\[{]").cast(pl.Int64)
+    delta = (opens - bare.str.count_matches(r"[\]}]").cast(pl.Int64)).fill_null(0)
+    lf = lines.with_columns(
+        __d=delta, __whole=whole, __blank=blank, __seg=(whole | blank).cast(pl.Int64).cum_sum()
     )
-    start = ~blank & (pl.col("__before") == 0) & t.str.strip_chars_start().str.starts_with("{")
-    inside = (pl.col("__before") > 0) & ~start
+    depth = pl.col("__d").cum_sum().over("__seg")
+    lf = lf.with_columns(__depth=depth).with_columns(
+        __after=pl.col("__depth") - pl.col("__depth").cum_min().over("__seg").clip(upper_bound=0)
+    )
+    lf = lf.with_columns(
+        __before=pl.when(pl.col("__whole") | pl.col("__blank"))
+        .then(0)
+        .otherwise(pl.col("__after").shift(1).fill_null(0))
+    )
+    start = pl.col("__whole") | (
+        ~pl.col("__blank")
+        & (pl.col("__before") == 0)
+        & t.str.strip_chars_start().str.starts_with("{")
+    )
+    inside = (pl.col("__before") > 0) & ~start & ~pl.col("__blank")
     none_s, none_i = pl.lit(None, pl.String), pl.lit(None, pl.Int32)
-    return (
-        lf.with_columns(
-            obj=pl.when(start).then(pl.col("line")).when(inside).then(None).otherwise(pl.lit(0)),
-            kind=pl.when(start | inside)
-            .then(None)
-            .when(blank)
-            .then(pl.lit("header"))
-            .otherwise(pl.lit("diag")),
-            marker=pl.when(blank).then(pl.lit("blank")),
-            comm=none_s,
-            pid=none_i,
-            tgid=none_i,
-            cpu=none_i,
-            flags=none_s,
-            ts=pl.lit(None, pl.Int64),
-            event=none_s,
-            body=none_s,
-            loss_cpu=none_i,
-            loss_lost=pl.lit(None, pl.Int64),
-        )
-        .with_columns(
-            obj=pl.col("obj").forward_fill().fill_null(0),
-        )
-        .drop("__d", "__after", "__before")
-    )
+    lf = lf.with_columns(
+        obj=pl.when(start).then(pl.col("line")).when(inside).then(None).otherwise(pl.lit(0)),
+        __member=start | inside,
+    ).with_columns(obj=pl.col("obj").forward_fill().fill_null(0))
+    # Lines inside brackets that no object opened are not JSON either.
+    member = pl.col("__member") & (pl.col("obj") > 0)
+    return lf.with_columns(
+        kind=pl.when(member)
+        .then(None)
+        .when(pl.col("__blank"))
+        .then(pl.lit("header"))
+        .otherwise(pl.lit("diag")),
+        obj=pl.when(member).then("obj").otherwise(0),
+        marker=pl.when(pl.col("__blank")).then(pl.lit("blank")),
+        comm=none_s,
+        pid=none_i,
+        tgid=none_i,
+        cpu=none_i,
+        flags=none_s,
+        ts=pl.lit(None, pl.Int64),
+        event=none_s,
+        body=none_s,
+        loss_cpu=none_i,
+        loss_lost=pl.lit(None, pl.Int64),
+    ).drop("__d", "__whole", "__blank", "__seg", "__depth", "__after", "__before", "__member")
 
 
 def _objects(df: pl.DataFrame) -> pl.DataFrame:
