@@ -731,3 +731,12 @@ def test_shuffled_structures_are_always_accounted(pieces: list[str], fmt: str) -
     assert info.lines == max(len(pieces), 1)
     diag = trace.diagnostics.collect()
     assert diag.filter(pl.col("reason").is_null()).is_empty()
+
+
+def test_json_stray_brackets_do_not_swallow_the_objects_after_them() -> None:
+    good = '{"type": "printf", "data": "hello\\n"}'
+    text = f'oops [ {{\n{good}\n}}\n{good}\n{{\n  "type": "map",\n  "data": {{"@x": 1}}\n}}\n'
+    trace = parse(text, format="bpftrace-json")
+    assert [r["body"] for r in rows(trace, "events")] == ["hello", "hello"]
+    assert [(r["map"], r["num"]) for r in rows(trace, "maps")] == [("@x", 1)]
+    assert [d["line"] for d in rows(trace, "diagnostics")] == [1, 3]

@@ -162,6 +162,23 @@ def map_value_rows(value: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     return stat, val
 
 
+def no_context() -> dict[str, pl.Expr]:
+    """The event columns of the engine contract that bpftrace lines do not carry (the
+    task and time come from declared printf fields later), all null."""
+    none_s, none_i = pl.lit(None, pl.String), pl.lit(None, pl.Int32)
+    return {
+        "comm": none_s,
+        "pid": none_i,
+        "tgid": none_i,
+        "cpu": none_i,
+        "flags": none_s,
+        "ts": pl.lit(None, pl.Int64),
+        "event": none_s,
+        "body": none_s,
+        "loss_cpu": none_i,
+    }
+
+
 def empty_records(names: tuple[str, ...] = ("maps", "histograms")) -> Records:
     return {name: pl.DataFrame(schema=RECORD_SCHEMAS[name]) for name in names}
 
@@ -387,17 +404,8 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
         .then(pl.lit("time"))
         .otherwise(pl.col("marker")),
     )
-    none_s, none_i = pl.lit(None, pl.String), pl.lit(None, pl.Int32)
     return lf.with_columns(
-        comm=none_s,
-        pid=none_i,
-        tgid=none_i,
-        cpu=none_i,
-        flags=none_s,
-        ts=pl.lit(None, pl.Int64),
-        event=none_s,
-        body=pl.when(pl.col("kind") == "event").then(r),
-        loss_cpu=none_i,
+        **{**no_context(), "body": pl.when(pl.col("kind") == "event").then(r)}
     ).drop("__cls_kind")
 
 

@@ -37,6 +37,7 @@ from tracetool.bpftrace import (
     finish_record,
     hist_func,
     name_printf,
+    no_context,
     split_keys,
     timestamps_kind,
     wall_ns,
@@ -79,25 +80,22 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
     bare = pl.when(~whole & ~blank).then(t).str.replace_all(_STR, "")
     opens = bare.str.count_matches(r"[\[{]").cast(pl.Int64)
     delta = (opens - bare.str.count_matches(r"[\]}]").cast(pl.Int64)).fill_null(0)
-    lf = lines.with_columns(
-        __d=delta, __whole=whole, __blank=blank, __seg=(whole | blank).cast(pl.Int64).cum_sum()
-    )
-    depth = pl.col("__d").cum_sum().over("__seg")
-    lf = lf.with_columns(__depth=depth).with_columns(
-        __after=pl.col("__depth") - pl.col("__depth").cum_min().over("__seg").clip(upper_bound=0)
-    )
-    lf = lf.with_columns(
-        __before=pl.when(pl.col("__whole") | pl.col("__blank"))
+    # Depth since the last reset (blank or whole line): the running sum minus its value
+    # at that reset. A negative depth (a stray closing bracket) counts as zero.
+    reset = whole | blank
+    lf = lines.with_columns(__cs=delta.cum_sum(), __whole=whole, __blank=blank, __reset=reset)
+    base = pl.when(pl.col("__reset")).then(pl.col("__cs")).forward_fill().fill_null(0)
+    lf = lf.with_columns(__after=pl.col("__cs") - base).with_columns(
+        __before=pl.when(pl.col("__reset"))
         .then(0)
-        .otherwise(pl.col("__after").shift(1).fill_null(0))
+        .otherwise(pl.col("__after").shift(1).fill_null(0).clip(lower_bound=0))
     )
     start = pl.col("__whole") | (
         ~pl.col("__blank")
-        & (pl.col("__before") == 0)
+        & (pl.col("__before") <= 0)
         & t.str.strip_chars_start().str.starts_with("{")
     )
     inside = (pl.col("__before") > 0) & ~start & ~pl.col("__blank")
-    none_s, none_i = pl.lit(None, pl.String), pl.lit(None, pl.Int32)
     lf = lf.with_columns(
         obj=pl.when(start).then(pl.col("line")).when(inside).then(None).otherwise(pl.lit(0)),
         __member=start | inside,
@@ -112,17 +110,9 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
         .otherwise(pl.lit("diag")),
         obj=pl.when(member).then("obj").otherwise(0),
         marker=pl.when(pl.col("__blank")).then(pl.lit("blank")),
-        comm=none_s,
-        pid=none_i,
-        tgid=none_i,
-        cpu=none_i,
-        flags=none_s,
-        ts=pl.lit(None, pl.Int64),
-        event=none_s,
-        body=none_s,
-        loss_cpu=none_i,
+        **no_context(),
         loss_lost=pl.lit(None, pl.Int64),
-    ).drop("__d", "__whole", "__blank", "__seg", "__depth", "__after", "__before", "__member")
+    ).drop("__cs", "__whole", "__blank", "__reset", "__after", "__before", "__member")
 
 
 def _objects(df: pl.DataFrame) -> pl.DataFrame:
@@ -142,34 +132,44 @@ def fold(df: pl.DataFrame, spec: FormatSpec, file: str) -> tuple[pl.DataFrame, R
     """Decode every object into events, headers, losses and the record tables."""
     objs = _objects(df)
     j = pl.col("json")
-    typ = pl.coalesce(j.str.extract(r'^\{"type": ?"(\w+)"', 1), j.str.json_path_match("$.type"))
+    # Each JSON or list step runs only on the rows it is for (a when/then computes its
+    # branches on every row, so the input is masked, not the result).
+    fast = j.str.extract(r'^\{"type": ?"(\w+)"', 1)
     objs = objs.with_columns(
-        type=typ,
-        raw=j.str.extract(r'(?s)"data"\s*:\s*(.*?)\s*\}\s*$', 1),
+        type=pl.coalesce(fast, pl.when(fast.is_null()).then(j).str.json_path_match("$.type"))
     )
     t = pl.col("type")
-    is_str = pl.col("raw").str.starts_with('"')
+    # The data's own JSON text, for all but printf (whose data is only ever a string).
     objs = objs.with_columns(
-        text=pl.when(is_str).then(j.str.json_path_match("$.data")),
+        raw=pl.when(t != "printf").then(j).str.extract(r'(?s)"data"\s*:\s*(.*?)\s*\}\s*$', 1)
     )
-    clock = pl.col("text").str.strip_chars().str.extract_groups(TIME).struct.field
+    is_str = (t == "printf") | pl.col("raw").str.starts_with('"')
+    objs = objs.with_columns(text=pl.when(is_str).then(j).str.json_path_match("$.data"))
+    clock = (
+        pl.when(t == "time").then(pl.col("text")).str.strip_chars().str.extract_groups(TIME)
+    ).struct.field
     objs = objs.with_columns(
-        wall=pl.when(t == "time").then(wall_ns(clock("h"), clock("m"), clock("s"), clock("frac")))
+        wall=wall_ns(clock("h"), clock("m"), clock("s"), clock("frac"))
     ).with_columns(__wall=pl.col("wall").forward_fill())
     maplike = t.is_in(["map", "hist", "stats", "tseries"])
+    err = pl.when(t == "helper_error").then(j)
     helper = pl.format(
         "{}: {} (retcode {}) at {}:{}:{}",
-        j.str.json_path_match("$.helper"),
-        j.str.json_path_match("$.msg"),
-        j.str.json_path_match("$.retcode"),
-        j.str.json_path_match("$.filename"),
-        j.str.json_path_match("$.line"),
-        j.str.json_path_match("$.col"),
+        *(
+            err.str.json_path_match(f"$.{k}")
+            for k in ("helper", "msg", "retcode", "filename", "line", "col")
+        ),
     )
+    loss = pl.when(t == "lost_events")
     lost = pl.coalesce(
-        j.str.json_path_match("$.data.events"), pl.col("raw").str.extract(r"^(\d+)$", 1)
+        loss.then(j).str.json_path_match("$.data.events"),
+        loss.then(pl.col("raw")).str.extract(r"^(\d+)$", 1),
     )
-    lines = pl.col("text").str.strip_suffix("\n").str.split("\n")
+    printf = t == "printf"
+    # A printf whose data holds more than its final newline (a kstack, a multi-line
+    # format) is split into its text lines and its indented frame lines.
+    multi = printf & pl.col("text").str.strip_suffix("\n").str.contains("\n", literal=True)
+    lines = pl.when(multi).then(pl.col("text")).str.strip_suffix("\n").str.split("\n")
     frame_line = pl.element().str.contains(r"^\s+\S")
     objs = objs.with_columns(
         okind=pl.when(t.is_null())
@@ -181,17 +181,17 @@ def fold(df: pl.DataFrame, spec: FormatSpec, file: str) -> tuple[pl.DataFrame, R
         .when(maplike)
         .then(pl.lit("record"))
         .otherwise(pl.lit("event")),
-        oevent=pl.when(t == "printf").then(None).otherwise(t),
+        oevent=pl.when(printf).then(None).otherwise(t),
         obody=pl.when(t == "helper_error")
         .then(helper)
-        .when(t == "printf")
+        .when(multi)
         .then(
             lines.list.eval(pl.element().filter(~frame_line & (pl.element() != ""))).list.join("\n")
         )
+        .when(printf)
+        .then(pl.col("text").str.strip_suffix("\n"))
         .otherwise(pl.coalesce("text", "raw")),
-        oframes=pl.when(t == "printf").then(
-            lines.list.eval(pl.element().filter(frame_line).str.strip_chars())
-        ),
+        oframes=lines.list.eval(pl.element().filter(frame_line).str.strip_chars()),
     ).with_columns(
         oframes=pl.when(pl.col("oframes").list.len() > 0).then("oframes"),
         olost=_int(lost),

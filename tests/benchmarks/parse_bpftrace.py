@@ -23,11 +23,12 @@ import json
 import random
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
+
+# The ftrace benchmark beside this script: the same timing and raw-ingest baseline.
+from parse import best, raw_read
 
 import tracetool
 
@@ -132,15 +133,6 @@ def generate(text: Path, js: Path, lines: int, seed: int = 7) -> None:
     js.write_text("\n".join(out_j + j) + "\n")
 
 
-def best(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def consume(trace: tracetool.Trace) -> tuple[pl.DataFrame, ...]:
     """Touch typed columns of every event and of every record table."""
     a = pl.col("args")
@@ -154,13 +146,6 @@ def consume(trace: tracetool.Trace) -> tuple[pl.DataFrame, ...]:
     maps = trace.table("maps").select(pl.len(), pl.col("num").sum()).collect()
     hist = trace.table("histograms").select(pl.len(), pl.col("count").sum()).collect()
     return events, maps, hist
-
-
-def raw_read(path: Path) -> float:
-    return min(
-        best(lambda: pl.scan_lines(path).collect(engine="streaming"), 3),
-        best(lambda: pl.scan_lines(path).collect(engine="in-memory"), 3),
-    )
 
 
 def measure(path: Path, fmt: str, repeat: int) -> dict[str, object]:
