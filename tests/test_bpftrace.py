@@ -740,3 +740,52 @@ def test_json_stray_brackets_do_not_swallow_the_objects_after_them() -> None:
     assert [r["body"] for r in rows(trace, "events")] == ["hello", "hello"]
     assert [(r["map"], r["num"]) for r in rows(trace, "maps")] == [("@x", 1)]
     assert [d["line"] for d in rows(trace, "diagnostics")] == [1, 3]
+
+
+# --- probe declarations feed the timeline ----------------------------------------------
+
+LIFETIME = """Attaching 8 probes...
+4215902004410 5082 qemu-system-s39 attach_enter dom=0x9a7c1e00 dev=0x8f3a40c8
+4215902011873 41 kmcheck release_enter dev=0x8f3a40c8
+4215902031178 5082 qemu-system-s39 attach_exit ret=-5
+4215902040666 41 kmcheck release_exit dur=28793
+"""
+
+
+def test_probe_declarations_give_probe_func_and_fetch_args() -> None:
+    attach, _, leave, _ = rows(parse(LIFETIME), "events")
+    assert (args(attach)["probe"], args(attach)["func"]) == ("kprobe", "s390_iommu_attach_device")
+    assert [(kv["name"], kv["num"]) for kv in args(attach)["kv"]] == [
+        ("dom", 0x9A7C1E00),
+        ("dev", 0x8F3A40C8),
+    ]
+    assert (args(leave)["probe"], args(leave)["ret"]) == ("kretprobe", -5)
+
+
+def test_check_finds_the_release_attach_race_in_bpftrace_output() -> None:
+    from tracetool.check import run
+
+    found = run(parse(LIFETIME)).findings
+    race = found.filter(pl.col("rule") == "release-overlaps-attach").to_dicts()
+    assert [(r["device"], r["status"], r["dur"]) for r in race] == [
+        ("dev@0x8f3a40c8", "finding", 4215902031178 - 4215902011873)
+    ]
+    assert "s390_iommu_release_device (kmcheck-41) overlapped" in race[0]["message"]
+    # A "Lost N events" line anywhere makes it inconclusive: bpftrace does not say when.
+    lost = run(parse(LIFETIME + "Lost 3 events\n")).findings
+    assert set(lost.filter(pl.col("rule") == "release-overlaps-attach")["status"]) == {
+        "inconclusive"
+    }
+
+
+@pytest.mark.parametrize("probe", ["kprobe", "kprobe:", "fentry:s390_iommu_attach_device", "x y"])
+def test_probe_key_is_checked(tmp_path: Path, probe: str) -> None:
+    from tracetool import catalogue
+
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        'description = "x"\nengine = "bpftrace"\n[events.a]\n'
+        f'pattern = "(?P<x>\\\\d+)"\nfields = {{x = "int"}}\nprobe = "{probe}"\n'
+    )
+    with pytest.raises(CatalogueError, match="is not 'kprobe:FUNC'"):
+        catalogue.load_format(path)

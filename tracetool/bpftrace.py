@@ -76,6 +76,8 @@ KEY_ELEMENT = (
 STATS = r"^(?:count|average|total|min|max) -?\d+(?:, (?:count|average|total|min|max) -?\d+)+$"
 # Fields of a declared printf format that fill event columns rather than only args.
 TIME_FIELDS = ("nsecs", "elapsed")
+# Fields of a probe declaration that are not fetch-args (the task, the clock, the probe).
+_NOT_KV = {*TIME_FIELDS, "tid", "pid", "comm", "cpu", "probe", "func"}
 SUFFIX = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50, "E": 1 << 60}
 _NS = {"h": 3_600_000_000_000, "m": 60_000_000_000, "s": 1_000_000_000}
 
@@ -248,7 +250,7 @@ def name_printf(df: pl.DataFrame, spec: FormatSpec, body: str = "body") -> pl.Da
         if "cpu" in use:
             ctx["cpu"].append(_int(g("cpu"), pl.Int32()))
     dtypes = {"ts": pl.Int64, "pid": pl.Int32, "tgid": pl.Int32, "comm": pl.String, "cpu": pl.Int32}
-    df = _extra_args(df, extra, present, body)
+    df = _engine_args(df, extra, declared, present, body)
     return df.with_columns(
         **{
             c: (pl.coalesce(exprs) if exprs else pl.lit(None)).cast(dtypes[c])
@@ -263,18 +265,36 @@ def _keep_groups(pattern: str, keep: set[str]) -> str:
     return re.sub(r"\(\?P<(\w+)>", lambda m: m.group(0) if m.group(1) in keep else "(?:", pattern)
 
 
-def _extra_args(
-    df: pl.DataFrame, extra: dict[str, EventSpec], present: set[str], body: str
+def _engine_args(
+    df: pl.DataFrame,
+    extra: dict[str, EventSpec],
+    declared: list[EventSpec],
+    present: set[str],
+    body: str,
 ) -> pl.DataFrame:
-    """Fields of the printf declarations a user added (``printf_spec``), which the
-    catalogue's ``extract_args`` does not run: typed ``arg_<field>`` columns for the
-    field names ``args`` has, ``arg_kv`` name/value pairs for the others."""
+    """``arg_<field>`` columns that ``extract_args`` (which runs the catalogue's own
+    declarations) cannot give:
+
+    * for the printf declarations a user added (``printf_spec``): typed columns for the
+      field names ``args`` has, ``kv`` name/value pairs for the others;
+    * for a declaration that says which probe its line reports (``probe =
+      "kretprobe:s390_iommu_attach_device"``, or ``probe``/``func`` groups): ``probe``,
+      ``func``, and its fields (but the task and clock ones) as ``kv`` too, the way a
+      kprobe event's fetch-args arrive, so the timeline pairs entries with returns and
+      finds device pointers and return codes in them.
+    """
     known = args_fields()
     typed: dict[str, list[pl.Expr]] = {}
     pairs: list[pl.Expr] = []
-    for espec in extra.values():
-        if espec.name not in present:
+    for espec in declared:
+        is_extra = espec.name in extra
+        is_probe = espec.probe is not None or {"probe", "func"} <= set(espec.fields)
+        if espec.name not in present or not (is_extra or is_probe):
             continue
+        if espec.probe is not None:
+            mine = pl.col("event") == espec.name
+            typed.setdefault("probe", []).append(pl.when(mine).then(pl.lit(espec.probe[0])))
+            typed.setdefault("func", []).append(pl.when(mine).then(pl.lit(espec.probe[1])))
         for pattern in espec.patterns:
             rows = pl.when(pl.col("event") == espec.name).then(pl.col(body))
             g = rows.str.extract_groups(_with_sentinel(pattern))
@@ -282,10 +302,14 @@ def _extra_args(
             kv = []
             for fname in re.compile(pattern).groupindex:
                 value = pl.when(hit).then(g.struct.field(fname))
-                if fname in known:
-                    typed.setdefault(fname, []).append(_typed(value, espec.fields[fname]))
+                ftype = espec.fields[fname]
+                if is_extra and fname in known:
+                    typed.setdefault(fname, []).append(_typed(value, ftype))
+                as_kv = fname not in _NOT_KV if is_probe else fname not in known
+                if not as_kv:
                     continue
-                num = _typed(value, "int").cast(pl.Int128)
+                numeric = ftype if ftype in ("hex", "int", "i32", "u64") else None
+                num = _typed(value, numeric).cast(pl.Int128) if numeric else None
                 kv.append(pl.struct(name=pl.lit(fname), value=value, num=num))
             if kv:
                 pairs.append(pl.when(hit).then(pl.concat_list(kv)))
