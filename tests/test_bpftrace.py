@@ -762,6 +762,17 @@ def test_probe_declarations_give_probe_func_and_fetch_args() -> None:
     assert (args(leave)["probe"], args(leave)["ret"]) == ("kretprobe", -5)
 
 
+def test_probe_declarations_apply_to_json_printf_too() -> None:
+    data = "4215902031178 5082 qemu-system-s39 attach_exit ret=-5\n"
+    (row,) = rows(jparse({"type": "printf", "data": data}), "events")
+    assert (args(row)["probe"], args(row)["func"], args(row)["ret"]) == (
+        "kretprobe",
+        "s390_iommu_attach_device",
+        -5,
+    )
+    assert args(row)["kv"] == [{"name": "ret", "value": "-5", "num": -5}]
+
+
 def test_check_finds_the_release_attach_race_in_bpftrace_output() -> None:
     from tracetool.check import run
 
@@ -789,3 +800,19 @@ def test_probe_key_is_checked(tmp_path: Path, probe: str) -> None:
     )
     with pytest.raises(CatalogueError, match="is not 'kprobe:FUNC'"):
         catalogue.load_format(path)
+
+
+def test_a_derived_format_is_cached_under_its_own_key(tmp_path: Path) -> None:
+    spec_path = tmp_path / "mine.toml"
+    spec_path.write_text(
+        "[events.rpcit]\npattern = '^(?P<nsecs>\\d+) rpcit$'\nfields = { nsecs = \"int\" }\n"
+    )
+    trace_path = tmp_path / "out.txt"
+    trace_path.write_text("Attaching 1 probe...\n100 rpcit\n")
+    spec = with_printf_formats(spec_path)
+    first = tracetool.parse(trace_path, format=spec)
+    again = tracetool.parse(trace_path, format=spec)
+    plain = tracetool.parse(trace_path, format="bpftrace")
+    assert (first.inputs[0].cached, again.inputs[0].cached) == (False, True)
+    assert again.events.collect()["event"].to_list() == ["rpcit"]
+    assert plain.events.collect()["event"].to_list() == ["printf"]

@@ -22,6 +22,9 @@ A printf line that matches a format declared in ``parsers/<format>.toml``
 (CLOCK_MONOTONIC ns) or ``elapsed`` (ns since bpftrace started) give ``ts``, ``tid``/``pid``
 give ``pid`` (``pid`` is the ``tgid`` when both are printed), ``comm`` and ``cpu`` fill
 their columns. Other printf lines stay events named ``printf`` with the line as body.
+A declaration with ``probe = "kprobe:FUNC"`` (the line itself does not name the function)
+also gets ``probe``, ``func`` and its fields as ``kv`` fetch-args, so the timeline reads
+it as it reads a kprobe event.
 Map rows take the wall clock (ns since midnight) of the last ``time()`` output; so do
 events, but only in a chunk where no event carries a declared timestamp field (one time
 base per input). The wall clock does not cross a chunk boundary.
@@ -34,6 +37,7 @@ headers with marker ``prose``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -213,28 +217,30 @@ def name_printf(df: pl.DataFrame, spec: FormatSpec, body: str = "body") -> pl.Da
         name = pl.when(pl.col(f"__m{i}")).then(pl.lit(ename)).otherwise(name)
     df = df.with_columns(event=pl.when(is_printf).then(name)).drop(*tests)
     present = set(df.get_column("event").drop_nulls().unique().to_list())
-    # The fields that fill event columns, captured once per declared pattern (other
-    # groups made non-capturing), each on its own event's rows only.
-    context = (*TIME_FIELDS, "tid", "pid", "comm", "cpu")
+    # Each declared pattern runs once, on its own event's rows: capturing the fields
+    # that fill event columns, and all fields when the engine must hand them over
+    # itself (see _engine_args); other groups are made non-capturing.
+    context = {*TIME_FIELDS, "tid", "pid", "comm", "cpu"}
     stage: dict[str, pl.Expr] = {}
-    uses: list[tuple[str, set[str]]] = []
+    plan: list[_Capture] = []
     for espec in declared:
         if espec.name not in present:
             continue
+        whole = espec.name in extra or _reports_probe(espec)
         for pattern in espec.patterns:
-            use = set(re.compile(pattern).groupindex) & set(context)
+            groups = set(re.compile(pattern).groupindex)
+            use = groups if whole else groups & context
             if not use:
                 continue
-            keep = _keep_groups(pattern, use)
-            column = f"__g{len(uses)}"
+            column = f"__g{len(plan)}"
             rows = pl.when(pl.col("event") == espec.name).then(pl.col(body))
-            stage[column] = rows.str.extract_groups(keep)
-            uses.append((column, use))
+            stage[column] = rows.str.extract_groups(_with_sentinel(_keep_groups(pattern, use)))
+            plan.append(_Capture(espec, column, use, whole))
     df = df.with_columns(**stage)
     ctx: dict[str, list[pl.Expr]] = {c: [] for c in ("ts", "pid", "tgid", "comm", "cpu")}
     field_name: list[pl.Expr] = []
-    for column, use in uses:
-        g = pl.col(column).struct.field
+    for cap in plan:
+        g, use = pl.col(cap.column).struct.field, cap.groups
         for f in TIME_FIELDS:
             if f in use:
                 ctx["ts"].append(_int(g(f)))
@@ -250,7 +256,7 @@ def name_printf(df: pl.DataFrame, spec: FormatSpec, body: str = "body") -> pl.Da
         if "cpu" in use:
             ctx["cpu"].append(_int(g("cpu"), pl.Int32()))
     dtypes = {"ts": pl.Int64, "pid": pl.Int32, "tgid": pl.Int32, "comm": pl.String, "cpu": pl.Int32}
-    df = _engine_args(df, extra, declared, present, body)
+    df = _engine_args(df, [c for c in plan if c.whole], extra)
     return df.with_columns(
         **{
             c: (pl.coalesce(exprs) if exprs else pl.lit(None)).cast(dtypes[c])
@@ -260,20 +266,32 @@ def name_printf(df: pl.DataFrame, spec: FormatSpec, body: str = "body") -> pl.Da
     ).drop(*stage)
 
 
+@dataclass(frozen=True)
+class _Capture:
+    """One declared pattern's groups, captured into ``column`` on its event's rows."""
+
+    espec: EventSpec
+    column: str
+    groups: set[str]
+    whole: bool  # all groups captured, for _engine_args
+
+
+def _reports_probe(espec: EventSpec) -> bool:
+    """The declaration says which probe its line reports (a ``probe`` key, or
+    ``probe`` and ``func`` fields)."""
+    return espec.probe is not None or {"probe", "func"} <= set(espec.fields)
+
+
 def _keep_groups(pattern: str, keep: set[str]) -> str:
     """``pattern`` with the named groups not in ``keep`` made non-capturing."""
     return re.sub(r"\(\?P<(\w+)>", lambda m: m.group(0) if m.group(1) in keep else "(?:", pattern)
 
 
 def _engine_args(
-    df: pl.DataFrame,
-    extra: dict[str, EventSpec],
-    declared: list[EventSpec],
-    present: set[str],
-    body: str,
+    df: pl.DataFrame, plan: list[_Capture], extra: dict[str, EventSpec]
 ) -> pl.DataFrame:
     """``arg_<field>`` columns that ``extract_args`` (which runs the catalogue's own
-    declarations) cannot give:
+    declarations) cannot give, from the groups ``name_printf`` captured:
 
     * for the printf declarations a user added (``printf_spec``): typed columns for the
       field names ``args`` has, ``kv`` name/value pairs for the others;
@@ -284,44 +302,38 @@ def _engine_args(
       finds device pointers and return codes in them.
     """
     known = args_fields()
-    typed: dict[str, list[pl.Expr]] = {}
-    pairs: list[pl.Expr] = []
-    for espec in declared:
-        is_extra = espec.name in extra
-        is_probe = espec.probe is not None or {"probe", "func"} <= set(espec.fields)
-        if espec.name not in present or not (is_extra or is_probe):
-            continue
+    parts: list[pl.DataFrame] = []
+    for cap in plan:
+        espec, is_extra, is_probe = cap.espec, cap.espec.name in extra, _reports_probe(cap.espec)
+        # Worked on this pattern's rows only, then joined back by line.
+        hit = pl.col(cap.column).struct.field(_HIT).is_not_null()
+        g = df.select("line", cap.column).filter(hit).unnest(cap.column)
+        columns: dict[str, pl.Expr] = {}
+        kv = []
+        for fname in sorted(cap.groups, key=list(espec.fields).index):
+            ftype = espec.fields[fname]
+            if is_extra and fname in known:
+                columns[f"arg_{fname}"] = _typed(pl.col(fname), ftype).cast(known[fname])
+            if fname in _NOT_KV if is_probe else fname in known:
+                continue
+            numeric = ftype if ftype in ("hex", "int", "i32", "u64") else None
+            num = _typed(pl.col(fname), numeric).cast(pl.Int128) if numeric else None
+            kv.append(pl.struct(name=pl.lit(fname), value=pl.col(fname), num=num))
         if espec.probe is not None:
-            mine = pl.col("event") == espec.name
-            typed.setdefault("probe", []).append(pl.when(mine).then(pl.lit(espec.probe[0])))
-            typed.setdefault("func", []).append(pl.when(mine).then(pl.lit(espec.probe[1])))
-        for pattern in espec.patterns:
-            rows = pl.when(pl.col("event") == espec.name).then(pl.col(body))
-            g = rows.str.extract_groups(_with_sentinel(pattern))
-            hit = g.struct.field(_HIT).is_not_null()
-            kv = []
-            for fname in re.compile(pattern).groupindex:
-                value = pl.when(hit).then(g.struct.field(fname))
-                ftype = espec.fields[fname]
-                if is_extra and fname in known:
-                    typed.setdefault(fname, []).append(_typed(value, ftype))
-                as_kv = fname not in _NOT_KV if is_probe else fname not in known
-                if not as_kv:
-                    continue
-                numeric = ftype if ftype in ("hex", "int", "i32", "u64") else None
-                num = _typed(value, numeric).cast(pl.Int128) if numeric else None
-                kv.append(pl.struct(name=pl.lit(fname), value=value, num=num))
-            if kv:
-                pairs.append(pl.when(hit).then(pl.concat_list(kv)))
-    columns = {f"arg_{f}": pl.coalesce(exprs).cast(known[f]) for f, exprs in typed.items()}
-    if pairs:
-        columns["arg_kv"] = pl.coalesce(pairs).cast(KV)
-    return df.with_columns(**columns) if columns else df
+            columns["arg_probe"] = pl.lit(espec.probe[0])
+            columns["arg_func"] = pl.lit(espec.probe[1])
+        if kv:
+            columns["arg_kv"] = pl.concat_list(kv).cast(KV)
+        parts.append(g.select("line", **columns))
+    if not parts:
+        return df
+    found = pl.concat(parts, how="diagonal_relaxed")
+    return df.join(found, on="line", how="left", maintain_order="left")
 
 
 def _line_classes(spec: FormatSpec) -> dict[str, pl.Expr]:
-    """``__cls`` (the first ``[[lines]]`` class a line matches), ``marker``, its kind,
-    and ``loss_lost``/``__probes`` from the class's ``lost``/``probes`` groups."""
+    """``marker`` (the name of the first ``[[lines]]`` class a line matches),
+    ``__cls_kind`` (that class's kind) and ``loss_lost`` (its ``lost`` group)."""
     t = pl.col("text")
     name: pl.Expr = pl.lit(None, pl.String)
     kind: pl.Expr = pl.lit(None, pl.String)

@@ -229,7 +229,11 @@ def fold(df: pl.DataFrame, spec: FormatSpec, file: str) -> tuple[pl.DataFrame, R
         wall=pl.col("__wall"),
     )
     named = name_printf(df.with_columns(event=pl.lit(None, pl.String)), spec)
+    taken = [
+        c for c in named.columns if c in ("pid", "tgid", "comm", "cpu") or c.startswith("arg_")
+    ]
     df = df.with_columns(
+        *(named.get_column(c) for c in taken),
         event=pl.coalesce("event", named.get_column("event")),
         ts=pl.coalesce(
             named.get_column("ts"),
@@ -237,10 +241,6 @@ def fold(df: pl.DataFrame, spec: FormatSpec, file: str) -> tuple[pl.DataFrame, R
             if named.get_column("ts_field").is_null().all()
             else None,
         ),
-        pid=named.get_column("pid"),
-        tgid=named.get_column("tgid"),
-        comm=named.get_column("comm"),
-        cpu=named.get_column("cpu"),
     ).with_columns(kind=pl.when(pl.col("kind") == "event").then(pl.lit("event")).otherwise("kind"))
     drop = ["okind", "oevent", "obody", "oframes", "olost", "__wall"]
     records = _records(objs.filter(maplike), file)
