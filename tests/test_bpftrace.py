@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import tracetool
@@ -816,3 +816,21 @@ def test_a_derived_format_is_cached_under_its_own_key(tmp_path: Path) -> None:
     assert (first.inputs[0].cached, again.inputs[0].cached) == (False, True)
     assert again.events.collect()["event"].to_list() == ["rpcit"]
     assert plain.events.collect()["event"].to_list() == ["printf"]
+
+
+JSON_KEY = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E, exclude_characters=","),
+    min_size=1,
+    max_size=12,
+).filter(lambda k: k.strip() == k)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(JSON_KEY, st.integers(-(10**15), 10**15)), min_size=1, max_size=8))
+@example([("\\", 0), ('a"b', 1), ("[x", 2), ("\\n", 3), ("dup", 4), ("dup", 5)])
+def test_rendered_json_maps_parse_back_with_every_key(pairs: list[tuple[str, int]]) -> None:
+    # Rendered by hand, so keys may repeat as bpftrace repeats them.
+    body = ", ".join(f"{json.dumps(k)}: {v}" for k, v in pairs)
+    trace = parse('{"type": "map", "data": {"@m": {' + body + "}}}\n", format="bpftrace-json")
+    got = [(r["keys"], r["num"]) for r in rows(trace, "maps")]
+    assert got == [([k], v) for k, v in pairs]

@@ -63,7 +63,7 @@ STAT_NAMES = ["count", "average", "total", "min", "max"]
 def unescape(quoted: pl.Expr) -> pl.Expr:
     """A JSON string literal's text (quotes off, the escapes bpftrace writes undone)."""
     s = quoted.str.strip_chars().str.strip_prefix('"').str.strip_suffix('"')
-    s = s.str.replace_all(r"\\\\", "\x00", literal=True)
+    s = s.str.replace_all("\\\\", "\x00", literal=True)  # an escaped backslash
     for esc, char in (("\\n", "\n"), ("\\t", "\t"), ('\\"', '"'), ("\\/", "/"), ("\\r", "\r")):
         s = s.str.replace_all(esc, char, literal=True)
     return s.str.replace_all("\x00", "\\", literal=True)
