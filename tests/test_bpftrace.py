@@ -834,3 +834,45 @@ def test_rendered_json_maps_parse_back_with_every_key(pairs: list[tuple[str, int
     trace = parse('{"type": "map", "data": {"@m": {' + body + "}}}\n", format="bpftrace-json")
     got = [(r["keys"], r["num"]) for r in rows(trace, "maps")]
     assert got == [([k], v) for k, v in pairs]
+
+
+FRAME = st.from_regex(r"\A[a-z_][a-z0-9_.]{0,20}\+\d{1,5}\Z")
+
+
+@st.composite
+def outputs(draw: st.DrawFn) -> tuple[str, list[tuple[str, list[str] | None]], list[int]]:
+    """A bpftrace run: declared and undeclared printf lines, some followed by a kstack
+    (blank line, frames, blank line), "Lost N events" lines, then a map dump."""
+    lines = [draw(st.sampled_from(["Attaching 3 probes...", "Attached 3 probes"]))]
+    events: list[tuple[str, list[str] | None]] = []
+    for _ in range(draw(st.integers(0, 12))):
+        if draw(st.booleans()):
+            text = f"{draw(st.integers(1, 10**13))} {draw(st.integers(1, 99999))} kmcheck probe dev=0x{draw(st.integers(1, 2**48)):x}"
+        else:
+            text = draw(st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9 =,.:/-]{0,30}\Z"))
+            if text.strip() != text or text.startswith(("Lost ", "Attach", "ERROR", "WARNING")):
+                text = "x" + text.strip()
+        stack = draw(st.one_of(st.none(), st.lists(FRAME, min_size=1, max_size=6)))
+        lines.append(text)
+        if stack is not None:
+            lines += ["", *(f"        {f}" for f in stack), ""]
+        events.append((text, stack))
+        if draw(st.integers(0, 9)) == 0:
+            lines.append(f"Lost {draw(st.integers(1, 999))} events")
+    values = draw(st.lists(st.integers(0, 10**9), max_size=5))
+    lines += ["^C", *(f"@c[k{i}]: {v}" for i, v in enumerate(values)), ""]
+    return "\n".join(lines) + "\n", events, values
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(outputs())
+def test_rendered_runs_parse_back(
+    run: tuple[str, list[tuple[str, list[str] | None]], list[int]],
+) -> None:
+    text, events, values = run
+    trace = parse(text)
+    got = [(r["body"], r["stack"]) for r in rows(trace, "events")]
+    assert got == events
+    assert [r["num"] for r in rows(trace, "maps")] == values
+    info = trace.inputs[0]
+    assert info.accounted() and info.counts["diagnostics"] == 0
