@@ -29,7 +29,10 @@ _FORMAT_KEYS = {
     "dialect",
     "reports",
 }
-_EVENT_KEYS = {"pattern", "fields", "device", "description"}
+_EVENT_KEYS = {"pattern", "fields", "device", "description", "probe"}
+# ``probe``: the probe a printed line reports (bpftrace printf formats name no function),
+# so the timeline can pair entries and returns as it does for kprobe events.
+_PROBE_KEY = re.compile(r"^(?P<probe>kprobe|kretprobe|uprobe|uretprobe):(?P<func>[\w.]+)$")
 _LINE_KEYS = {"name", "kind", "prefix", "pattern", "description"}
 _LINE_KINDS = {"loss", "header"}
 
@@ -42,6 +45,7 @@ class EventSpec:
     patterns: tuple[str, ...]
     fields: dict[str, str]
     device: str | None = None
+    probe: tuple[str, str] | None = None  # ("kprobe", "s390_iommu_attach_device")
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,17 @@ def _load_events(path: Path, raw: dict[str, Any]) -> dict[str, EventSpec]:
         device = spec.get("device")
         if device is not None and device not in fields:
             raise CatalogueError(path, f"events.{name}.device: {device!r} is not one of its fields")
-        events[name] = EventSpec(name, tuple(patterns), fields, device)
+        probe = spec.get("probe")
+        if probe is not None:
+            m = _PROBE_KEY.match(str(probe))
+            if not m:
+                raise CatalogueError(
+                    path,
+                    f"events.{name}.probe: {probe!r} is not 'kprobe:FUNC', 'kretprobe:FUNC', "
+                    "'uprobe:FUNC' or 'uretprobe:FUNC'",
+                )
+            probe = (m["probe"], m["func"])
+        events[name] = EventSpec(name, tuple(patterns), fields, device, probe)
     return events
 
 

@@ -55,13 +55,17 @@ class CheckResult:
 
 
 def _who(p: str) -> pl.Expr:
-    """``s390_iommu_release_device on CPU 3 (kmcheck-41)``"""
-    return pl.format(
-        "{} on CPU {} ({}-{})",
-        pl.col(f"{p}func"),
-        pl.col(f"{p}cpu"),
-        pl.col(f"{p}comm"),
-        pl.col(f"{p}pid"),
+    """``s390_iommu_release_device on CPU 3 (kmcheck-41)``; without " on CPU n" when the
+    source prints no CPU (bpftrace printf lines), "?" for a missing comm or pid."""
+    cpu = pl.col(f"{p}cpu")
+    return pl.concat_str(
+        pl.col(f"{p}func").fill_null("?"),
+        pl.when(cpu.is_not_null()).then(pl.format(" on CPU {}", cpu)).otherwise(pl.lit("")),
+        pl.format(
+            " ({}-{})",
+            pl.col(f"{p}comm").fill_null("?"),
+            pl.col(f"{p}pid").cast(pl.String).fill_null("?"),
+        ),
     )
 
 

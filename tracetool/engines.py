@@ -24,10 +24,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
-from tracetool import dmesg, ftrace, graph, perf
+from tracetool import bpftrace, bpftrace_json, dmesg, ftrace, graph, perf
 from tracetool.catalogue import FormatSpec
 from tracetool.ftrace import Dialect
 
@@ -41,6 +42,8 @@ class Engine:
     safe_line: re.Pattern[bytes]
     unparsed: str
     records: tuple[str, ...] = ()  # the record tables this engine fills
+    # Facts about the input from its first lines (merged into ``InputInfo.meta``).
+    head_meta: Callable[[list[str], FormatSpec], dict[str, Any]] | None = None
 
 
 _FTRACE_UNPARSED = "no context prefix (TASK-PID [CPU] TIMESTAMP:) and not a known header or marker"
@@ -62,5 +65,21 @@ ENGINES: dict[str, Engine] = {
     ),
     "dmesg": Engine(
         dmesg.classify, dmesg.fold, dmesg.SAFE_LINE, dmesg.UNPARSED, ("crashes", "dumps")
+    ),
+    "bpftrace": Engine(
+        bpftrace.classify,
+        bpftrace.fold,
+        bpftrace.SAFE_LINE,
+        bpftrace.UNPARSED,
+        ("maps", "histograms"),
+        bpftrace.head_meta,
+    ),
+    "bpftrace-json": Engine(
+        bpftrace_json.classify,
+        bpftrace_json.fold,
+        bpftrace_json.SAFE_LINE,
+        bpftrace_json.UNPARSED,
+        ("maps", "histograms"),
+        bpftrace_json.head_meta,
     ),
 }

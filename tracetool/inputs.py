@@ -145,8 +145,11 @@ def sniff(name: str, head: list[str]) -> FormatSpec:
 TRACE_DAT_MAGIC = b"\x17\x08\x44tracing"
 
 
-def choose_format(name: str, first_chunk: bytes, format: str | None) -> FormatSpec:
-    """The given format, or the sniffed one; clear errors for empty and binary inputs."""
+def choose_format(name: str, first_chunk: bytes, format: str | FormatSpec | None) -> FormatSpec:
+    """The given format (a name, or a spec built by the caller), or the sniffed one;
+    clear errors for empty and binary inputs."""
+    if isinstance(format, FormatSpec):
+        return format
     if format:
         return get_format(format)
     if not first_chunk.strip():

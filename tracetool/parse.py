@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -209,7 +210,7 @@ def _with_source(source: str, file: str, own: bool) -> list[pl.Expr]:
 def _parse_stream(
     source: Source,
     stream: IO[bytes],
-    format: str | None,
+    format: str | FormatSpec | None,
     kv: bool,
     sink: Path | None,
     progress: Callable[[int], None] | None = None,
@@ -231,6 +232,9 @@ def _parse_stream(
     dialect = Dialect(trace_cmd=spec.dialect == "trace-cmd", kv=kv, nocontext=nocontext)
     info = InputInfo(file=source.name, format=spec.name, meta=_header_facts(head))
     info.meta["timestamps"] = "none" if nocontext else _timestamp_kind(head, spec)
+    head_meta = ENGINES[spec.engine].head_meta
+    if head_meta is not None:
+        info.meta.update(head_meta(head, spec))
     schema = events_schema(args_struct())
     parts = _Parts()
     next_line = 1
@@ -362,9 +366,17 @@ def _loss_windows(
     return pl.concat([losses.filter(pl.col("cpu").is_null()), bounded]).sort("line")
 
 
+def _format_key(format: str | FormatSpec | None) -> str | None:
+    """A format for the cache key: its name, or for a spec built by the caller (say,
+    with extra printf declarations) its name and a digest of its content."""
+    if format is None or isinstance(format, str):
+        return format
+    return f"{format.name}:{hashlib.sha256(repr(format).encode()).hexdigest()[:16]}"
+
+
 def parse(
     inputs: str | Path | Iterable[str | Path],
-    format: str | None = None,
+    format: str | FormatSpec | None = None,
     *,
     kv: bool = False,
     use_cache: bool = True,
@@ -377,7 +389,8 @@ def parse(
     input (path or file name) to seconds to add to its times; otherwise offsets come
     from events the inputs share, and each input's ``meta["clock"]`` says how.
 
-    :param format: a name from ``parsers/``; sniffed from each input's content if omitted.
+    :param format: a name from ``parsers/`` (or a ``FormatSpec`` built from one, such as
+        ``bpftrace.with_printf_formats``); sniffed from each input's content if omitted.
     :param kv: extract ``key=value`` pairs of undeclared events into ``args.kv``.
     :param use_cache: read and write the Parquet cache (never used for stdin).
     :param progress: called with the number of bytes of text parsed, chunk by chunk.
@@ -387,7 +400,7 @@ def parse(
         inputs = [inputs]
     parsed: list[Parsed] = []
     for source in expand(list(inputs)):
-        key = cache.key(source, format, kv) if use_cache else None
+        key = cache.key(source, _format_key(format), kv) if use_cache else None
         hit = cache.load(key) if key else None
         if hit is None:
             sink = cache.begin() if key else cache.scratch()
@@ -406,7 +419,7 @@ def parse(
 
 
 def parse_text(
-    text: str, format: str | None = None, *, kv: bool = False, name: str = "<text>"
+    text: str, format: str | FormatSpec | None = None, *, kv: bool = False, name: str = "<text>"
 ) -> Trace:
     """Parse a string, as a test or a notebook embeds a log snippet."""
     source = Source(name, None)
