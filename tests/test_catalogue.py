@@ -52,6 +52,11 @@ def test_every_format_has_samples(name: str) -> None:
             'description = "x"\nengine = "ftrace"\n[events.a]\npattern = "(?P<x>\\\\d+)"\n',
             "have no type",
         ),
+        (
+            'description = "x"\nengine = "ftrace"\n[[lines]]\nname = "l"\nkind = "loss"\n'
+            'pattern = "^L$"\nwindow = "nearby"\n',
+            r"lines\[0\]\.window: 'nearby' is not one of",
+        ),
     ],
 )
 def test_malformed_format_files_are_explained(tmp_path: Path, text: str, message: str) -> None:

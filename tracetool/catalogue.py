@@ -33,7 +33,11 @@ _EVENT_KEYS = {"pattern", "fields", "device", "description", "probe"}
 # ``probe``: the probe a printed line reports (bpftrace printf formats name no function),
 # so the timeline can pair entries and returns as it does for kprobe events.
 _PROBE_KEY = re.compile(r"^(?P<probe>kprobe|kretprobe|uprobe|uretprobe):(?P<func>[\w.]+)$")
-_LINE_KEYS = {"name", "kind", "prefix", "pattern", "description"}
+_LINE_KEYS = {"name", "kind", "prefix", "pattern", "description", "window"}
+# Where a loss marker's events were lost: on its CPU between that CPU's events around
+# it (markers with a cpu group), between the events around it on any CPU, or anywhere
+# in the input.
+_WINDOWS = {"cpu", "neighbours", "input"}
 _LINE_KINDS = {"loss", "header"}
 
 
@@ -56,6 +60,7 @@ class LineClass:
     kind: str
     prefix: str
     pattern: str
+    window: str = "input"  # loss markers: see _WINDOWS
 
 
 @dataclass(frozen=True)
@@ -223,7 +228,16 @@ def load_format(path: Path, inherited: FormatSpec | None = None) -> FormatSpec:
         if spec.get("kind") not in _LINE_KINDS:
             raise CatalogueError(path, f"lines[{i}]: kind must be one of {sorted(_LINE_KINDS)}")
         _check_regex(path, f"lines[{i}].pattern", spec["pattern"])
-        lines.append(LineClass(spec["name"], spec["kind"], spec.get("prefix", ""), spec["pattern"]))
+        window = spec.get(
+            "window", "cpu" if "cpu" in re.compile(spec["pattern"]).groupindex else "input"
+        )
+        if window not in _WINDOWS:
+            raise CatalogueError(
+                path, f"lines[{i}].window: {window!r} is not one of {', '.join(sorted(_WINDOWS))}"
+            )
+        lines.append(
+            LineClass(spec["name"], spec["kind"], spec.get("prefix", ""), spec["pattern"], window)
+        )
     line = raw.get("line", list(inherited.line) if inherited else [])
     line = [line] if isinstance(line, str) else list(line)
     for i, grammar in enumerate(line):

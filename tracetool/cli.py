@@ -92,6 +92,27 @@ offset_option = click.option(
     help="Add SECONDS to the times of input SOURCE (path or file name) to put it on the "
     "clock of the others (repeatable); derived from shared events if omitted.",
 )
+spec_option = click.option(
+    "--spec",
+    "spec",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    metavar="FILE",
+    help="Printf formats of your own bpftrace script: a TOML of [events.NAME] tables with "
+    "a regex 'pattern' and typed 'fields'. Reads the inputs as bpftrace (or as --format "
+    "bpftrace-json).",
+)
+
+
+def _format_for(fmt: str | None, spec: Path | None) -> Any:
+    """The format to parse with: a name, or with --spec a bpftrace format that also
+    knows the user's printf formats."""
+    if spec is None:
+        return fmt
+    from tracetool.printf_spec import with_printf_formats
+
+    return with_printf_formats(spec, fmt or "bpftrace")
+
+
 cache_option = click.option(
     "--no-cache", is_flag=True, help="Neither read nor write the Parquet cache of parsed inputs."
 )
@@ -127,6 +148,7 @@ def main() -> None:
 @click.option("--diagnostics", "show_diagnostics", is_flag=True, help="Print every diagnostic.")
 @click.option("--strict", is_flag=True, help="Exit 2 if any line was not understood.")
 @click.option("--limit", default=20, show_default=True, help="Rows to show without -o.")
+@spec_option
 @offset_option
 @cache_option
 @errors
@@ -139,6 +161,7 @@ def parse(
     show_diagnostics: bool,
     strict: bool,
     limit: int,
+    spec: Path | None,
     offsets: dict[str, float],
     no_cache: bool,
 ) -> None:
@@ -152,7 +175,9 @@ def parse(
       tracetool parse samples/ftrace/s390-kprobe-race-v6.0.txt
       tracetool parse samples/trace-cmd/ -o events.parquet
     """
-    trace = _parse_with_progress(list(inputs), fmt, kv=kv, use_cache=not no_cache, offsets=offsets)
+    trace = _parse_with_progress(
+        list(inputs), _format_for(fmt, spec), kv=kv, use_cache=not no_cache, offsets=offsets
+    )
     events = trace.events
     if render.clock_lines(trace, bool(offsets)):
         # One clock across inputs: show them merged in time order.
@@ -187,7 +212,7 @@ def parse(
         raise Failure(f"--strict: {diagnostics.height} diagnostic(s); see above")
 
 
-def _parse_with_progress(inputs: list[str], fmt: str | None, **options: Any) -> tracetool.Trace:
+def _parse_with_progress(inputs: list[str], fmt: Any, **options: Any) -> tracetool.Trace:
     """Parse, with a progress bar on stderr when it is a terminal and the inputs are big."""
     sizes = [Path(i).stat().st_size for i in inputs if i != "-" and Path(i).is_file()]
     if not sys.stderr.isatty() or sum(sizes) < 64 << 20:
@@ -270,6 +295,7 @@ rules_option = click.option(
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
 )
+@spec_option
 @offset_option
 @cache_option
 @errors
@@ -282,6 +308,7 @@ def check(
     kernel: str | None,
     out_format: str,
     output: Path | None,
+    spec: Path | None,
     offsets: dict[str, float],
     no_cache: bool,
 ) -> None:
@@ -299,7 +326,9 @@ def check(
       tracetool check samples/rules/warn-after-overlap/trigger-v6.0-warn-in-race-dmesg.txt
     """
     era = era_from_version(kernel) if kernel else None
-    trace = _parse_with_progress(list(inputs), fmt, use_cache=not no_cache, offsets=offsets)
+    trace = _parse_with_progress(
+        list(inputs), _format_for(fmt, spec), use_cache=not no_cache, offsets=offsets
+    )
     for line in render.clock_lines(trace, bool(offsets)):
         click.echo(line, err=True)
     result = run_check(trace, rule_dirs, only, era)

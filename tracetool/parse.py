@@ -297,7 +297,7 @@ def _parse_stream(
                 ),
             ]
         )
-    losses = _loss_windows(_concat(parts.losses, LOSSES_SCHEMA), events_lf, info, spec.name)
+    losses = _loss_windows(_concat(parts.losses, LOSSES_SCHEMA), events_lf, info, spec)
     records = {
         name: _concat(tables, RECORD_SCHEMAS[name]) for name, tables in parts.records.items()
     }
@@ -319,10 +319,12 @@ def _concat(parts: list[pl.DataFrame], schema: pl.Schema) -> pl.DataFrame:
 
 
 def _loss_windows(
-    losses: pl.DataFrame, events: pl.LazyFrame, info: InputInfo, source: str
+    losses: pl.DataFrame, events: pl.LazyFrame, info: InputInfo, spec: FormatSpec
 ) -> pl.DataFrame:
-    """Bound every loss marker by the events around it on its CPU; add the header's
-    overwrite loss (entries-written > entries-in-buffer)."""
+    """Bound every loss marker by the events around it (on its CPU, or on any CPU for
+    markers whose window is "neighbours"); add the header's overwrite loss
+    (entries-written > entries-in-buffer)."""
+    source = spec.name
     meta = info.meta
     written, kept = meta.get("entries_written"), meta.get("entries_in_buffer")
     if isinstance(written, int) and isinstance(kept, int) and written > kept:
@@ -345,6 +347,8 @@ def _loss_windows(
                 ),
             ]
         )
+    local = [lc.name for lc in spec.lines if lc.window == "neighbours"]
+    losses = _neighbour_windows(losses, events, local)
     markers = losses.filter(pl.col("cpu").is_not_null())
     if markers.is_empty():
         return losses
@@ -364,6 +368,23 @@ def _loss_windows(
         end_ts=after["ts"],
     )
     return pl.concat([losses.filter(pl.col("cpu").is_null()), bounded]).sort("line")
+
+
+def _neighbour_windows(
+    losses: pl.DataFrame, events: pl.LazyFrame, markers: list[str]
+) -> pl.DataFrame:
+    """Markers that report a loss at their place in the output (printk drops, bpftrace's
+    "Lost N events") lost events between the timed events printed around them."""
+    near = losses.filter(pl.col("marker").is_in(markers) & pl.col("cpu").is_null())
+    if near.is_empty():
+        return losses
+    timed = events.select("line", "ts").filter(pl.col("ts").is_not_null()).collect().sort("line")
+    near = near.sort("line")
+    before = near.join_asof(timed, on="line", strategy="backward")
+    after = near.join_asof(timed, on="line", strategy="forward")
+    near = near.with_columns(start_ts=before["ts"], end_ts=after["ts"])
+    rest = losses.filter(~(pl.col("marker").is_in(markers) & pl.col("cpu").is_null()))
+    return pl.concat([rest, near]).sort("line")
 
 
 def _format_key(format: str | FormatSpec | None) -> str | None:
