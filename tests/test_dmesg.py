@@ -393,7 +393,7 @@ def test_cli_list_crashes() -> None:
     assert "x86-warn-vfio.txt:1-20  123.456760  CPU 3  qemu-system-x86-1234" in result.stdout
     assert "  WARNING in zpci_dma_init_device\n" in result.stdout
     assert "[corrupted]" in result.stdout
-    assert "8 report(s)" in result.stderr and "anchored on 2 event(s)" in result.stderr
+    assert "9 report(s)" in result.stderr and "anchored on 2 event(s)" in result.stderr
 
 
 def test_cli_list_crashes_to_json(tmp_path: Path) -> None:
