@@ -20,11 +20,13 @@ from tracetool.check import check
 from tracetool.errors import InputError, StrictError, TraceToolError, UnknownName
 from tracetool.events import InputInfo, Trace, attach_stacks, event_summary
 from tracetool.parse import parse, parse_text
+from tracetool.stats import Stats, stats
 from tracetool.timeline import device_summary, timeline
 
 __all__ = [
     "InputError",
     "InputInfo",
+    "Stats",
     "StrictError",
     "Trace",
     "TraceToolError",
@@ -38,5 +40,6 @@ __all__ = [
     "parse",
     "parse_text",
     "pl",
+    "stats",
     "timeline",
 ]

@@ -7,6 +7,7 @@ Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage/input/internal er
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -248,6 +249,15 @@ def _write(events: pl.LazyFrame, output: Path) -> None:
 
 
 CHECK_OUTPUTS = ("text", "json", "junit", "sarif")
+# Commands whose --format names the output take the input format as -i.
+input_format_option = click.option(
+    "--input-format",
+    "-i",
+    "fmt",
+    callback=_format_choice,
+    metavar="NAME",
+    help="Input format (see `tracetool list formats`); sniffed from content if omitted.",
+)
 rules_option = click.option(
     "--rules",
     "rule_dirs",
@@ -261,14 +271,7 @@ rules_option = click.option(
 
 @main.command()
 @input_args
-@click.option(
-    "--input-format",
-    "-i",
-    "fmt",
-    callback=_format_choice,
-    metavar="NAME",
-    help="Input format (see `tracetool list formats`); sniffed from content if omitted.",
-)
+@input_format_option
 @rules_option
 @click.option("--only", multiple=True, metavar="RULE", help="Run only this rule (repeatable).")
 @click.option(
@@ -346,6 +349,79 @@ def check(
     else:
         click.echo(doc, nl=False)
     sys.exit(report.exit_code(result.findings, fail_on))
+
+
+STATS_BY = ("device", "cpu", "comm", "pid", "file")
+
+
+@main.command(name="stats")
+@input_args
+@input_format_option
+@click.option(
+    "--by",
+    "by",
+    default="",
+    metavar="COLUMNS",
+    help=f"Also group latencies by these span columns (comma-separated: {', '.join(STATS_BY)}).",
+)
+@click.option(
+    "--format",
+    "out_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output: tables that fit 80 columns, or JSON with every column and the histograms.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
+)
+@click.option(
+    "--kernel", metavar="VERSION", help="Kernel the trace comes from; inferred if omitted."
+)
+@offset_option
+@cache_option
+@errors
+def stats_command(
+    inputs: tuple[str, ...],
+    fmt: str | None,
+    by: str,
+    out_format: str,
+    output: Path | None,
+    kernel: str | None,
+    offsets: dict[str, float],
+    no_cache: bool,
+) -> None:
+    """Latency distributions of every traced call kind (count, mean, p50/p90/p99/p99.9,
+    max; log2 histograms in JSON), RPCIT flush accounting per device (flushes, failures,
+    rate, unmaps per flush) and block I/O (IOPS, MB/s, latency).
+
+    \b
+    Example:
+      tracetool stats samples/ftrace/s390-rpcit-flush.txt
+      tracetool stats trace.txt --by device --format json -o stats.json
+    """
+    columns = [c.strip() for c in by.split(",") if c.strip()]
+    for column in columns:
+        if column not in STATS_BY:
+            raise Failure(str(UnknownName("--by column", column, STATS_BY)))
+    era = era_from_version(kernel) if kernel else None
+    trace = _parse_with_progress(list(inputs), fmt, use_cache=not no_cache, offsets=offsets)
+    figures = tracetool.stats(trace, columns, era)
+    tables = {
+        "latency": figures.latency.collect(),
+        "histogram": figures.histogram.collect(),
+        "flushes": figures.flushes.collect(),
+        "io": figures.io.collect(),
+    }
+    if out_format == "json":
+        doc = json.dumps({k: v.to_dicts() for k, v in tables.items()}, indent=2) + "\n"
+    else:
+        doc = "\n".join(render.stats_text(tables, columns)) + "\n"
+    if output:
+        output.write_text(doc)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(doc, nl=False)
 
 
 @main.group(name="list")

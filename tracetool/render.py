@@ -225,3 +225,67 @@ def crash_signatures(crashes: pl.DataFrame) -> pl.DataFrame:
         .sort("reports", descending=True, maintain_order=True)
         .select("reports", "inputs", "corrupted", "signature", "first")
     )
+
+
+def _us(col: str) -> pl.Expr:
+    return (pl.col(col).cast(pl.Float64) / 1000).round(1)
+
+
+def stats_text(tables: dict[str, pl.DataFrame], by: Sequence[str] = ()) -> list[str]:
+    """The stats tables as a person reads them: times in µs, one section each."""
+    out: list[str] = []
+    lat = tables["latency"]
+    if lat.height:
+        out.append("latency of traced calls (µs; inexact: calls whose return was not traced)")
+        out.append(
+            table(
+                lat.select(
+                    *by,
+                    "kind",
+                    "func",
+                    n="count",
+                    p50=_us("p50"),
+                    p90=_us("p90"),
+                    p99=_us("p99"),
+                    max=_us("max"),
+                    inexact="inexact",
+                ),
+                flex="func",
+            )
+        )
+    fl = tables["flushes"]
+    if fl.height:
+        out += ["", "RPCIT flushes per device"]
+        out.append(
+            table(
+                fl.select(
+                    "device",
+                    "flushes",
+                    "failed",
+                    per_s=pl.col("per_s").round(1),
+                    unmaps="unmaps",
+                    per_flush=pl.col("unmaps_per_flush").round(2),
+                    busy_us=_us("flush_ns"),
+                ),
+                flex="device",
+            )
+        )
+    io = tables["io"]
+    if io.height:
+        out += ["", "block I/O (issue -> complete; latency in µs)"]
+        out.append(
+            table(
+                io.select(
+                    "dev",
+                    "ios",
+                    iops=pl.col("iops").round(1),
+                    mb_s=pl.col("mb_s").round(2),
+                    p50=_us("lat_p50"),
+                    p99=_us("lat_p99"),
+                    max=_us("lat_max"),
+                    errors="errors",
+                ),
+                flex="dev",
+            )
+        )
+    return out or ["no timed calls, flushes or block I/O in the inputs"]

@@ -1,0 +1,120 @@
+"""Flush and latency figures: percentiles against a naive reference, log2 buckets, RPCIT
+accounting and block I/O on the samples, the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+from conftest import GOLDENS, SAMPLES
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tracetool
+from tracetool.cli import main
+from tracetool.stats import QUANTILES, histogram, latency
+
+RPCIT = SAMPLES / "ftrace" / "s390-rpcit-flush.txt"
+
+
+def spans(durations: list[int], exact: list[bool] | None = None) -> pl.LazyFrame:
+    n = len(durations)
+    return pl.LazyFrame(
+        {
+            "kind": ["flush"] * n,
+            "func": ["zpci_refresh_trans"] * n,
+            "start_ts": [1000 * i for i in range(n)],
+            "end_ts": [1000 * i + d for i, d in enumerate(durations)],
+            "exact": exact if exact is not None else [True] * n,
+        },
+        schema={
+            "kind": pl.String,
+            "func": pl.String,
+            "start_ts": pl.Int64,
+            "end_ts": pl.Int64,
+            "exact": pl.Boolean,
+        },
+    )
+
+
+def naive_quantile(values: list[int], q: float) -> float:
+    """Linear interpolation between the two nearest ranks (numpy's default)."""
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 10**9), max_size=60), st.data())
+def test_percentiles_match_a_naive_reference(durations: list[int], data: st.DataObject) -> None:
+    exact = data.draw(st.lists(st.booleans(), min_size=len(durations), max_size=len(durations)))
+    got = latency(spans(durations, exact)).collect()
+    timed = [d for d, e in zip(durations, exact, strict=True) if e]
+    if not timed:  # nothing traced exactly: no row, rather than a row of nulls
+        assert got.is_empty()
+        return
+    row = got.row(0, named=True)
+    assert (row["count"], row["min"], row["max"]) == (len(timed), min(timed), max(timed))
+    assert row["inexact"] == len(durations) - len(timed)
+    assert math.isclose(row["mean"], sum(timed) / len(timed), rel_tol=1e-9)
+    for name, q in QUANTILES.items():
+        assert math.isclose(row[name], naive_quantile(timed, q), rel_tol=1e-9), name
+
+
+def test_single_and_equal_values() -> None:
+    one = latency(spans([7])).collect().row(0, named=True)
+    assert [one[n] for n in ("min", "p50", "p99_9", "max")] == [7, 7.0, 7.0, 7]
+    same = latency(spans([5, 5, 5])).collect().row(0, named=True)
+    assert {same[n] for n in QUANTILES} == {5.0}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 2**50), min_size=1, max_size=40))
+def test_log2_buckets_hold_their_durations(durations: list[int]) -> None:
+    got = histogram(spans(durations)).collect()
+    assert got["count"].sum() == len(durations)
+    expected: dict[int, int] = {}
+    for d in durations:
+        lower = 1 << (d.bit_length() - 1)
+        assert lower <= d < 2 * lower
+        expected[lower] = expected.get(lower, 0) + 1
+    assert dict(zip(got["lower"], got["count"], strict=True)) == expected
+    assert (got["upper"] == got["lower"] * 2).all()
+
+
+def test_rpcit_sample_figures() -> None:
+    figures = tracetool.stats(tracetool.parse(RPCIT, use_cache=False))
+    (flush,) = figures.flushes.collect().to_dicts()
+    # 8 RPCITs over 2 ms; two returned -12 (-ENOMEM: IOVA space exhausted).
+    assert (flush["device"], flush["flushes"], flush["failed"]) == ("fh@0x80a00000", 8, 2)
+    assert flush["per_s"] == 4000.0
+    (io,) = figures.io.collect().to_dicts()
+    assert (io["dev"], io["ios"], io["errors"]) == ("259:0", 3, 1)
+    assert math.isclose(io["iops"], io["ios"] / io["seconds"])
+
+
+def test_stats_golden(update_goldens: bool) -> None:
+    result = CliRunner().invoke(main, ["stats", str(RPCIT), "--format", "json", "--no-cache"])
+    assert result.exit_code == 0, result.output
+    golden = GOLDENS / "stats" / "s390-rpcit-flush.json"
+    if update_goldens or not golden.exists():
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(result.stdout)
+        if not update_goldens:
+            pytest.fail(f"{golden} did not exist; written now, review and commit it")
+    assert json.loads(result.stdout) == json.loads(golden.read_text())
+
+
+def test_cli_table_fits_80_columns_and_by_is_checked(tmp_path: Path) -> None:
+    race = SAMPLES / "ftrace" / "s390-kprobe-race-v6.0.txt"
+    result = CliRunner().invoke(main, ["stats", str(race), "--by", "device", "--no-cache"])
+    assert result.exit_code == 0, result.output
+    assert "0004:00:00.0  attach" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    bad = CliRunner().invoke(main, ["stats", str(race), "--by", "devic"])
+    assert bad.exit_code == 2 and 'did you mean "device"' in bad.output

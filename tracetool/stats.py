@@ -1,0 +1,183 @@
+"""Flush and latency figures: distributions of span durations, RPCIT accounting, block I/O.
+
+Everything is a polars aggregation over the timeline's ``spans`` or the ``events``:
+
+``latency``     per span kind and function (and the ``by`` columns): count, min, mean,
+                p50, p90, p99, p99.9 and max of the duration in ns, over spans whose
+                start and end were both traced (``inexact`` counts the others, which
+                are left out: their end is only a bound)
+``histogram``   the same durations in log2 buckets ``[lower, upper)`` ns
+``flushes``     per device: RPCITs (``zpci_refresh_trans`` calls), failed ones (a non-zero
+                return), their rate over the time they span, the unmaps seen and unmaps
+                per flush (how much a lazy scheme batched)
+``io``          per block device: I/Os paired issue -> complete by device and sector,
+                IOPS and MB/s over the time they span, and their latency distribution
+
+Percentiles are linear interpolations between the two nearest ranks (numpy's default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from tracetool.events import Trace
+from tracetool.kernel import EraChoice
+from tracetool.timeline import timeline
+
+QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p99_9": 0.999}
+FLUSH_KINDS = ("flush",)
+UNMAP_KINDS = ("iommu_unmap", "dma_unmap")
+SECTOR = 512
+
+
+def distribution(value: pl.Expr) -> list[pl.Expr]:
+    """count, min, mean, p50, p90, p99, p99_9, max of ``value``."""
+    return [
+        value.count().alias("count"),
+        value.min().alias("min"),
+        value.mean().alias("mean"),
+        *(value.quantile(q, interpolation="linear").alias(n) for n, q in QUANTILES.items()),
+        value.max().alias("max"),
+    ]
+
+
+def _durations(spans: pl.LazyFrame) -> pl.LazyFrame:
+    return spans.with_columns(dur=pl.col("end_ts") - pl.col("start_ts"))
+
+
+def latency(spans: pl.LazyFrame, by: Sequence[str] = ()) -> pl.LazyFrame:
+    """Duration distributions per ``kind``, ``func`` and ``by`` (see the module doc)."""
+    keys = ["kind", "func", *by]
+    timed = _durations(spans).filter(pl.col("start_ts") < pl.col("end_ts"))
+    exact = pl.col("exact")
+    return (
+        timed.group_by(keys)
+        .agg(
+            *distribution(pl.col("dur").filter(exact)),
+            inexact=(~exact).sum(),
+        )
+        .filter(pl.col("count") > 0)
+        .sort("kind", "func", *by)
+    )
+
+
+def histogram(spans: pl.LazyFrame, by: Sequence[str] = ()) -> pl.LazyFrame:
+    """Exact durations per ``kind``, ``func`` and ``by`` in log2 buckets: a duration of
+    d ns is in ``[2^k, 2^(k+1))`` with k = floor(log2 d). Instants (no duration) are
+    not calls and are left out, as in ``latency``."""
+    keys = ["kind", "func", *by]
+    # bit_length - 1 is floor(log2) exactly, where a float log2 can round up near 2^k.
+    k = pl.col("dur").cast(pl.UInt64).bitwise_leading_zeros().cast(pl.Int64).neg() + 63
+    bucketed = (
+        _durations(spans)
+        .filter(pl.col("exact") & (pl.col("start_ts") < pl.col("end_ts")))
+        .with_columns(lower=pl.lit(2, pl.Int64).pow(k), upper=pl.lit(2, pl.Int64).pow(k + 1))
+    )
+    return bucketed.group_by(*keys, "lower", "upper").agg(count=pl.len()).sort(*keys, "lower")
+
+
+def flushes(spans: pl.LazyFrame) -> pl.LazyFrame:
+    """RPCIT accounting per device (see the module doc)."""
+    is_flush = pl.col("kind").is_in(FLUSH_KINDS)
+    is_unmap = pl.col("kind").is_in(UNMAP_KINDS)
+    failed = is_flush & pl.col("ret").is_not_null() & (pl.col("ret") != 0)
+    first = pl.col("start_ts").filter(is_flush).min()
+    last = pl.col("start_ts").filter(is_flush).max()
+    per_device = (
+        spans.filter(pl.col("device").is_not_null() & (is_flush | is_unmap))
+        .group_by("device")
+        .agg(
+            flushes=is_flush.sum(),
+            failed=failed.sum(),
+            unmaps=is_unmap.sum(),
+            first_ts=first,
+            last_ts=last,
+            flush_ns=(pl.col("end_ts") - pl.col("start_ts"))
+            .filter(is_flush & pl.col("exact"))
+            .sum(),
+        )
+        .filter(pl.col("flushes") > 0)
+    )
+    span_s = (pl.col("last_ts") - pl.col("first_ts")).cast(pl.Float64) / 1e9
+    return per_device.with_columns(
+        per_s=pl.when(span_s > 0).then(pl.col("flushes") / span_s),
+        unmaps_per_flush=pl.col("unmaps") / pl.col("flushes"),
+    ).sort("device")
+
+
+def block_ios(events: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per I/O: a ``block_rq_issue`` paired with the next ``block_rq_complete``
+    of the same device and sector in the same input."""
+    a = pl.col("args").struct.field
+    dev = pl.format("{}:{}", a("dev_major"), a("dev_minor"))
+    issue = (
+        events.filter(pl.col("event") == "block_rq_issue")
+        .select(
+            "file",
+            "line",
+            dev=dev,
+            sector=a("sector"),
+            rwbs=a("rwbs"),
+            bytes=pl.coalesce(a("bytes"), a("nr_sector") * SECTOR),
+            issue_ts="ts",
+        )
+        .sort("issue_ts")
+    )
+    complete = (
+        events.filter(pl.col("event") == "block_rq_complete")
+        .select("file", dev=dev, sector=a("sector"), done_ts="ts", error=a("error"))
+        .sort("done_ts")
+    )
+    return (
+        issue.join_asof(
+            complete,
+            left_on="issue_ts",
+            right_on="done_ts",
+            by=["file", "dev", "sector"],
+            strategy="forward",
+            check_sortedness=False,
+        )
+        .filter(pl.col("done_ts").is_not_null())
+        .with_columns(latency=pl.col("done_ts") - pl.col("issue_ts"))
+    )
+
+
+def io(events: pl.LazyFrame) -> pl.LazyFrame:
+    """Per block device: I/Os, IOPS and MB/s over the time they span, and latency."""
+    ios = block_ios(events)
+    span_s = (pl.col("done_ts").max() - pl.col("issue_ts").min()).cast(pl.Float64) / 1e9
+    return (
+        ios.group_by("dev")
+        .agg(
+            *(e.name.prefix("lat_") for e in distribution(pl.col("latency"))[1:]),
+            ios=pl.len(),
+            bytes=pl.col("bytes").sum(),
+            seconds=span_s,
+            errors=(pl.col("error").fill_null(0) != 0).sum(),
+        )
+        .with_columns(
+            iops=pl.when(pl.col("seconds") > 0).then(pl.col("ios") / pl.col("seconds")),
+            mb_s=pl.when(pl.col("seconds") > 0).then(pl.col("bytes") / pl.col("seconds") / 1e6),
+        )
+        .sort("dev")
+    )
+
+
+@dataclass
+class Stats:
+    """The figures of one trace (lazy frames; see the module doc)."""
+
+    latency: pl.LazyFrame
+    histogram: pl.LazyFrame
+    flushes: pl.LazyFrame
+    io: pl.LazyFrame
+
+
+def stats(trace: Trace, by: Sequence[str] = (), era: EraChoice | None = None) -> Stats:
+    """Latency distributions, RPCIT accounting and block I/O figures of ``trace``;
+    ``by`` adds span columns (``device``, ``cpu``, ``comm``, ``file``) to the grouping."""
+    spans = timeline(trace.events, era).spans.collect().lazy()
+    return Stats(latency(spans, by), histogram(spans, by), flushes(spans), io(trace.events))
