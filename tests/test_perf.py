@@ -208,8 +208,10 @@ def test_uprobes_of_perf_probe_x() -> None:
 
 def test_timeline_of_perf_probes_equals_the_ftrace_one() -> None:
     # The same run, captured with tracefs kprobes and with perf probe (see the samples).
-    # Everything but where in its file a span came from.
+    # Everything but where in its file a span came from, and the caller: perf prints a
+    # return site as a bare address, which names no function.
     where = ("file", "start_line", "end_line", "evidence", "device_evidence", "device_why")
+    where += ("caller",)
     cols = [c for c in SPANS_SCHEMA if c not in where]
     timelines = [
         tracetool.timeline(tracetool.parse(SAMPLES / d / "s390-kprobe-race-v6.0.txt").events)
@@ -218,6 +220,10 @@ def test_timeline_of_perf_probes_equals_the_ftrace_one() -> None:
     ftrace, perf = (t.spans.collect().select(cols) for t in timelines)
     assert ftrace.height >= 10 and ftrace.filter(pl.col("kind") == "release").height == 1
     assert perf.equals(ftrace), (perf, ftrace)
+    callers = [
+        t.spans.collect()["caller"].drop_nulls().unique().sort().to_list() for t in timelines
+    ]
+    assert callers == [["__iommu_attach_device", "iommu_release_device"], []]
     (ftrace_era,), (perf_era,) = (t.eras.values() for t in timelines)
     assert ftrace_era.eras == perf_era.eras and "v6.0" in perf_era.eras
 

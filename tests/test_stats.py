@@ -93,6 +93,18 @@ def test_rpcit_sample_figures() -> None:
     # 8 RPCITs over 2 ms; two returned -12 (-ENOMEM: IOVA space exhausted).
     assert (flush["device"], flush["flushes"], flush["failed"]) == ("fh@0x80a00000", 8, 2)
     assert flush["per_s"] == 4000.0
+    # Each -ENOMEM is followed by a flush of the whole aperture, and one flush_iotlb_all.
+    assert flush["global"] == 3
+    paths = figures.flush_paths.collect()
+    scopes = {(r["caller"], r["scope"]): r["flushes"] for r in paths.to_dicts()}
+    assert scopes == {
+        ("__dma_purge_tlb", "global"): 1,
+        ("__dma_purge_tlb", "ranged"): 1,
+        ("s390_iommu_flush_iotlb_all", "global"): 1,
+        ("s390_iommu_iotlb_sync_map", "global"): 1,
+        ("s390_iommu_iotlb_sync_map", "ranged"): 2,
+        ("s390_iommu_update_trans", "ranged"): 2,
+    }
     (io,) = figures.io.collect().to_dicts()
     assert (io["dev"], io["ios"], io["errors"]) == ("259:0", 3, 1)
     assert math.isclose(io["iops"], io["ios"] / io["seconds"])
@@ -118,3 +130,39 @@ def test_cli_table_fits_80_columns_and_by_is_checked(tmp_path: Path) -> None:
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
     bad = CliRunner().invoke(main, ["stats", str(race), "--by", "devic"])
     assert bad.exit_code == 2 and 'did you mean "device"' in bad.output
+
+
+def test_flush_scope_needs_a_narrower_flush_or_a_global_caller() -> None:
+    from tracetool.stats import flush_paths
+
+    def frame(rows: list[tuple[str, str, int, int | None]]) -> pl.LazyFrame:
+        return pl.LazyFrame(
+            [
+                {
+                    "device": dev,
+                    "kind": "flush",
+                    "caller": caller,
+                    "iova": iova,
+                    "size": size,
+                    "start_ts": 0,
+                    "end_ts": 10,
+                    "exact": True,
+                    "ret": 0,
+                }
+                for dev, caller, iova, size in rows
+            ],
+            schema_overrides={"iova": pl.UInt64, "size": pl.UInt64},
+        )
+
+    def scopes(rows: list[tuple[str, str, int, int | None]]) -> list[str]:
+        return flush_paths(frame(rows)).collect().sort("caller")["scope"].to_list()
+
+    # Only one kind of flush: nothing says it is the whole aperture.
+    assert scopes([("a", "x", 0x1000, 0x1000)]) == ["ranged"]
+    # A flush that covers every range the device's flushes touched, beside narrower ones.
+    assert scopes([("a", "x", 0x1000, 0x1000), ("a", "y", 0x0, 0x10000)]) == ["ranged", "global"]
+    # flush_iotlb_all is global whatever it prints.
+    assert scopes([("a", "s390_iommu_flush_iotlb_all", 0x1000, 0x1000)]) == ["global"]
+    # A cut line whose range was not traced says nothing about the device's span.
+    cut = [("a", "x", 0x2000, 0x1000), ("a", "y", 0x1000, 0x10000), ("a", "z", 0xA, None)]
+    assert scopes(cut) == ["ranged", "global", "ranged"]

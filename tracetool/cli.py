@@ -411,6 +411,7 @@ def stats_command(
         "latency": figures.latency.collect(),
         "histogram": figures.histogram.collect(),
         "flushes": figures.flushes.collect(),
+        "flush_paths": figures.flush_paths.collect(),
         "io": figures.io.collect(),
     }
     if out_format == "json":

@@ -90,6 +90,9 @@ def keys(rows: pl.LazyFrame) -> pl.LazyFrame:
         fh=pl.coalesce(role("fh"), role("fn") // (1 << 32)),
         domain=role("domain"),
         lock=role("lock"),
+        # RPCIT: the range zpci_refresh_trans(fn, addr, range) flushes
+        flush_addr=role("addr"),
+        flush_range=role("range"),
         kv_name=pl.col("pci").drop_nulls().first(),
     )
     return (

@@ -192,6 +192,8 @@ ARG_NAMES: dict[str, str] = {
     "dom": "domain",
     "lock": "lock",
     "mutex": "lock",
+    "addr": "addr",
+    "range": "range",
 }
 
 # Explicit lock functions: a hold runs from the acquire's return to the release's entry.

@@ -233,59 +233,69 @@ def _us(col: str) -> pl.Expr:
 
 def stats_text(tables: dict[str, pl.DataFrame], by: Sequence[str] = ()) -> list[str]:
     """The stats tables as a person reads them: times in µs, one section each."""
+    sections: list[tuple[str, str, str, list[pl.Expr]]] = [
+        (
+            "latency",
+            "latency of traced calls (µs; inexact: calls whose return was not traced)",
+            "func",
+            [
+                *(pl.col(b) for b in by),
+                pl.col("kind"),
+                pl.col("func"),
+                pl.col("count").alias("n"),
+                *(_us(p).alias(p) for p in ("p50", "p90", "p99", "max")),
+                pl.col("inexact"),
+            ],
+        ),
+        (
+            "flushes",
+            "RPCIT flushes per device",
+            "device",
+            [
+                pl.col("device"),
+                pl.col("flushes"),
+                pl.col("global").fill_null(0),
+                pl.col("failed"),
+                pl.col("per_s").round(1),
+                pl.col("unmaps"),
+                pl.col("unmaps_per_flush").round(2).alias("per_flush"),
+                _us("flush_ns").alias("busy_us"),
+            ],
+        ),
+        (
+            "flush_paths",
+            "RPCITs by calling function (µs)",
+            "caller",
+            [
+                pl.col("caller").fill_null("(return not traced)"),
+                pl.col("scope"),
+                pl.col("flushes").alias("n"),
+                pl.col("failed"),
+                pl.col("pages"),
+                _us("mean").alias("mean"),
+                _us("p99").alias("p99"),
+            ],
+        ),
+        (
+            "io",
+            "block I/O (issue -> complete; latency in µs)",
+            "dev",
+            [
+                pl.col("dev"),
+                pl.col("ios"),
+                pl.col("iops").round(1),
+                pl.col("mb_s").round(2),
+                _us("lat_p50").alias("p50"),
+                _us("lat_p99").alias("p99"),
+                _us("lat_max").alias("max"),
+                pl.col("errors"),
+            ],
+        ),
+    ]
     out: list[str] = []
-    lat = tables["latency"]
-    if lat.height:
-        out.append("latency of traced calls (µs; inexact: calls whose return was not traced)")
-        out.append(
-            table(
-                lat.select(
-                    *by,
-                    "kind",
-                    "func",
-                    n="count",
-                    p50=_us("p50"),
-                    p90=_us("p90"),
-                    p99=_us("p99"),
-                    max=_us("max"),
-                    inexact="inexact",
-                ),
-                flex="func",
-            )
-        )
-    fl = tables["flushes"]
-    if fl.height:
-        out += ["", "RPCIT flushes per device"]
-        out.append(
-            table(
-                fl.select(
-                    "device",
-                    "flushes",
-                    "failed",
-                    per_s=pl.col("per_s").round(1),
-                    unmaps="unmaps",
-                    per_flush=pl.col("unmaps_per_flush").round(2),
-                    busy_us=_us("flush_ns"),
-                ),
-                flex="device",
-            )
-        )
-    io = tables["io"]
-    if io.height:
-        out += ["", "block I/O (issue -> complete; latency in µs)"]
-        out.append(
-            table(
-                io.select(
-                    "dev",
-                    "ios",
-                    iops=pl.col("iops").round(1),
-                    mb_s=pl.col("mb_s").round(2),
-                    p50=_us("lat_p50"),
-                    p99=_us("lat_p99"),
-                    max=_us("lat_max"),
-                    errors="errors",
-                ),
-                flex="dev",
-            )
-        )
+    for name, title, flex, columns in sections:
+        frame = tables.get(name, pl.DataFrame())
+        if frame.height:
+            out += ["", title] if out else [title]
+            out.append(table(frame.select(columns), flex=flex))
     return out or ["no timed calls, flushes or block I/O in the inputs"]

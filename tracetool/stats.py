@@ -7,9 +7,11 @@ Everything is a polars aggregation over the timeline's ``spans`` or the ``events
                 start and end were both traced (``inexact`` counts the others, which
                 are left out: their end is only a bound)
 ``histogram``   the same durations in log2 buckets ``[lower, upper)`` ns
-``flushes``     per device: RPCITs (``zpci_refresh_trans`` calls), failed ones (a non-zero
-                return), their rate over the time they span, the unmaps seen and unmaps
-                per flush (how much a lazy scheme batched)
+``flushes``     per device: RPCITs (``zpci_refresh_trans`` calls), global ones, failed
+                ones (a non-zero return), their rate over the time they span, the unmaps
+                seen and unmaps per flush (how much a lazy scheme batched)
+``flush_paths`` per device, calling function (the kretprobe's return site) and scope
+                (global or ranged, see ``_scoped``): count, failures, pages, latency
 ``io``          per block device: I/Os paired issue -> complete by device and sector,
                 IOPS and MB/s over the time they span, and their latency distribution
 
@@ -79,6 +81,50 @@ def histogram(spans: pl.LazyFrame, by: Sequence[str] = ()) -> pl.LazyFrame:
     return bucketed.group_by(*keys, "lower", "upper").agg(count=pl.len()).sort(*keys, "lower")
 
 
+# Callers that always flush a device's whole DMA aperture: the IOMMU-API flush_iotlb_all
+# and, up to v6.6, the lazy scheme's flush when the IOVA bitmap wraps.
+GLOBAL_CALLERS = ("s390_iommu_flush_iotlb_all", "dma_alloc_address")
+PAGE = 4096
+
+
+def _scoped(spans: pl.LazyFrame) -> pl.LazyFrame:
+    """Flush spans with ``scope``: ``global`` when its caller always flushes everything,
+    or when its range covers every address the device's flushes touched while other
+    flushes of the device were narrower; ``ranged`` otherwise."""
+    flush = spans.filter(pl.col("kind").is_in(FLUSH_KINDS) & pl.col("device").is_not_null())
+    end = pl.col("iova") + pl.col("size")
+    # A flush whose range was not traced (a cut line) says nothing about the span.
+    lo = pl.when(end.is_not_null()).then(pl.col("iova")).min().over("device")
+    hi = end.max().over("device")
+    covers = (pl.col("iova") <= lo) & (end >= hi)
+    narrower = (~covers).fill_null(False).any().over("device")
+    wide = (covers & narrower).fill_null(False)
+    return flush.with_columns(
+        scope=pl.when(pl.col("caller").is_in(GLOBAL_CALLERS) | wide)
+        .then(pl.lit("global"))
+        .otherwise(pl.lit("ranged"))
+    )
+
+
+def flush_paths(spans: pl.LazyFrame) -> pl.LazyFrame:
+    """RPCITs per device, calling function and scope: count, failures, pages flushed
+    by the ranged ones, and their latency."""
+    failed = pl.col("ret").is_not_null() & (pl.col("ret") != 0)
+    dur = (pl.col("end_ts") - pl.col("start_ts")).filter(pl.col("exact"))
+    return (
+        _scoped(spans)
+        .group_by("device", "caller", "scope")
+        .agg(
+            flushes=pl.len(),
+            failed=failed.sum(),
+            pages=pl.when(pl.col("scope") == "ranged").then(pl.col("size") // PAGE).sum(),
+            mean=dur.mean(),
+            p99=dur.quantile(0.99, interpolation="linear"),
+        )
+        .sort("device", "scope", "caller", nulls_last=True)
+    )
+
+
 def flushes(spans: pl.LazyFrame) -> pl.LazyFrame:
     """RPCIT accounting per device (see the module doc)."""
     is_flush = pl.col("kind").is_in(FLUSH_KINDS)
@@ -100,6 +146,13 @@ def flushes(spans: pl.LazyFrame) -> pl.LazyFrame:
             .sum(),
         )
         .filter(pl.col("flushes") > 0)
+        .join(
+            _scoped(spans)
+            .group_by("device")
+            .agg(**{"global": (pl.col("scope") == "global").sum()}),
+            on="device",
+            how="left",
+        )
     )
     span_s = (pl.col("last_ts") - pl.col("first_ts")).cast(pl.Float64) / 1e9
     return per_device.with_columns(
@@ -173,6 +226,7 @@ class Stats:
     latency: pl.LazyFrame
     histogram: pl.LazyFrame
     flushes: pl.LazyFrame
+    flush_paths: pl.LazyFrame
     io: pl.LazyFrame
 
 
@@ -180,4 +234,10 @@ def stats(trace: Trace, by: Sequence[str] = (), era: EraChoice | None = None) ->
     """Latency distributions, RPCIT accounting and block I/O figures of ``trace``;
     ``by`` adds span columns (``device``, ``cpu``, ``comm``, ``file``) to the grouping."""
     spans = timeline(trace.events, era).spans.collect().lazy()
-    return Stats(latency(spans, by), histogram(spans, by), flushes(spans), io(trace.events))
+    return Stats(
+        latency(spans, by),
+        histogram(spans, by),
+        flushes(spans),
+        flush_paths(spans),
+        io(trace.events),
+    )

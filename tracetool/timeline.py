@@ -57,8 +57,10 @@ SPANS_SCHEMA = pl.Schema(
         "lockset": pl.List(pl.String()),
         "ret": pl.Int64(),
         "domain": pl.UInt64(),
-        "iova": pl.UInt64(),  # iommu map/unmap: the IOVA range [iova, iova + size)
+        # iommu map/unmap: the IOVA range [iova, iova + size); RPCIT: the range flushed
+        "iova": pl.UInt64(),
         "size": pl.UInt64(),
+        "caller": pl.String(),  # the function a call returned to (kretprobe site)
         "lock": pl.String(),
         "file": pl.String(),
         "start_line": pl.UInt32(),
@@ -117,6 +119,14 @@ def _ret_value(kv: pl.Expr) -> pl.Expr:
     )
 
 
+def _function_of(site: str) -> pl.Expr:
+    """``__dma_purge_tlb`` from a return site ``__dma_purge_tlb+0x7c/0x120``.
+
+    A site that is only an address (``perf script`` prints ``95bb0a3fa``) names no function.
+    """
+    return pl.col(site).str.extract(r"^([A-Za-z_.][\w.]*)\+0x", 1)
+
+
 def _probe_calls(events: pl.LazyFrame) -> pl.LazyFrame:
     a = pl.col("args")
     probes = (
@@ -134,6 +144,7 @@ def _probe_calls(events: pl.LazyFrame) -> pl.LazyFrame:
             func=a.struct.field("func"),
             probe=a.struct.field("probe"),
             kv=a.struct.field("kv"),
+            site=a.struct.field("site"),
         )
         .sort("file", "task", "line")
     )
@@ -159,6 +170,7 @@ def _probe_calls(events: pl.LazyFrame) -> pl.LazyFrame:
         func=pl.col("func").first(),
         probe=pl.col("probe").first(),
         kv=pl.col("kv").filter(has_kv).first(),
+        site=pl.col("site").drop_nulls().first(),
         lines=pl.col("line"),
     )
     side = ["file", "task", "func"]
@@ -169,7 +181,7 @@ def _probe_calls(events: pl.LazyFrame) -> pl.LazyFrame:
     grp = [*side, "level"]
     nxt = {
         c: pl.col(c).shift(-1).over(grp)
-        for c in ("probe", "ts", "line", "last_line", "kv", "lines")
+        for c in ("probe", "ts", "line", "last_line", "kv", "lines", "site")
     }
     prev_probe = pl.col("probe").shift(1).over(grp)
     fired = fired.with_columns(
@@ -179,6 +191,7 @@ def _probe_calls(events: pl.LazyFrame) -> pl.LazyFrame:
         nxt_last=nxt["last_line"],
         nxt_kv=nxt["kv"],
         nxt_lines=nxt["lines"],
+        nxt_site=nxt["site"],
         orphan_ret=is_ret & (prev_probe != "kprobe").fill_null(True),
     )
     entry = ~is_ret
@@ -195,6 +208,7 @@ def _probe_calls(events: pl.LazyFrame) -> pl.LazyFrame:
         kv="kv",
         ret=pl.when(paired).then(_ret_value(pl.col("nxt_kv"))),
         lines=pl.when(paired).then(pl.concat_list("lines", "nxt_lines")).otherwise("lines"),
+        caller=pl.when(paired).then(_function_of("nxt_site")),
     )
     orphans = fired.filter(pl.col("orphan_ret")).select(
         *base,
@@ -207,6 +221,7 @@ def _probe_calls(events: pl.LazyFrame) -> pl.LazyFrame:
         kv=pl.lit(None, KV),
         ret=_ret_value(pl.col("kv")),
         lines="lines",
+        caller=_function_of("site"),
     )
     return pl.concat([entries, orphans], how="vertical_relaxed").with_columns(
         name=pl.lit(None, pl.String)
@@ -256,6 +271,7 @@ def _function_calls(events: pl.LazyFrame) -> pl.LazyFrame:
         ret=pl.lit(None, pl.Int64),
         lines=pl.concat_list("line"),
         name=pl.lit(None, pl.String),
+        caller=pl.col("args").struct.field("parent").str.extract(r"^([^+\s]+)", 1),
     )
 
 
@@ -571,7 +587,9 @@ def timeline(
         how="diagonal_relaxed",
     )
     rows = _bound_ends(rows, events).with_row_index("rid").collect().lazy()
-    rows = attribute(keys(rows).drop("kv"))
+    rows = attribute(keys(rows).drop("kv")).with_columns(
+        iova=pl.coalesce("iova", "flush_addr"), size=pl.coalesce("size", "flush_range")
+    )
     rows = rows.with_columns(
         kind=pl.col("func").replace_strict(SPAN_KINDS, default="call"),
     ).join(_evidence(rows), on="rid", how="left")
