@@ -17,6 +17,7 @@ import polars as pl
 
 from tracetool.catalogue import formats, get_format
 from tracetool.check import check
+from tracetool.diff import Comparison, compare
 from tracetool.errors import InputError, StrictError, TraceToolError, UnknownName
 from tracetool.events import InputInfo, Trace, attach_stacks, event_summary
 from tracetool.parse import parse, parse_text
@@ -24,6 +25,7 @@ from tracetool.stats import Stats, stats
 from tracetool.timeline import device_summary, timeline
 
 __all__ = [
+    "Comparison",
     "InputError",
     "InputInfo",
     "Stats",
@@ -33,6 +35,7 @@ __all__ = [
     "UnknownName",
     "attach_stacks",
     "check",
+    "compare",
     "device_summary",
     "event_summary",
     "formats",

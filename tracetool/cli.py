@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -117,6 +118,32 @@ def _format_for(fmt: str | None, spec: Path | None) -> Any:
 cache_option = click.option(
     "--no-cache", is_flag=True, help="Neither read nor write the Parquet cache of parsed inputs."
 )
+output_option = click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
+)
+kernel_option = click.option(
+    "--kernel",
+    metavar="VERSION",
+    help="Kernel the trace comes from (6.0, 6.5.3, 6.0+dma_domain_lock); inferred from the "
+    "symbols in the trace if omitted.",
+)
+tables_format_option = click.option(
+    "--format",
+    "out_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output: tables that fit 80 columns, or JSON with every column.",
+)
+
+
+def _emit(doc: str, output: Path | None) -> None:
+    """``doc`` to FILE (saying so on stderr) or to stdout."""
+    if output:
+        output.write_text(doc)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(doc, nl=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -281,12 +308,7 @@ rules_option = click.option(
     show_default=True,
     help="Exit 1 when a finding is at least this severe.",
 )
-@click.option(
-    "--kernel",
-    metavar="VERSION",
-    help="Kernel the trace comes from (6.0, 6.5.3, 6.0+dma_domain_lock); inferred from the "
-    "symbols in the trace if omitted.",
-)
+@kernel_option
 @click.option(
     "--format",
     "out_format",
@@ -295,9 +317,7 @@ rules_option = click.option(
     show_default=True,
     help="Output: text, json, junit (XML) or sarif (2.1.0).",
 )
-@click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
-)
+@output_option
 @spec_option
 @offset_option
 @cache_option
@@ -343,11 +363,7 @@ def check(
         doc = report.sarif(result)
     else:
         doc = report.text(result)
-    if output:
-        output.write_text(doc)
-        click.echo(f"wrote {output}", err=True)
-    else:
-        click.echo(doc, nl=False)
+    _emit(doc, output)
     sys.exit(report.exit_code(result.findings, fail_on))
 
 
@@ -364,20 +380,9 @@ STATS_BY = ("device", "cpu", "comm", "pid", "file")
     metavar="COLUMNS",
     help=f"Also group latencies by these span columns (comma-separated: {', '.join(STATS_BY)}).",
 )
-@click.option(
-    "--format",
-    "out_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Output: tables that fit 80 columns, or JSON with every column and the histograms.",
-)
-@click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
-)
-@click.option(
-    "--kernel", metavar="VERSION", help="Kernel the trace comes from; inferred if omitted."
-)
+@tables_format_option
+@output_option
+@kernel_option
 @offset_option
 @cache_option
 @errors
@@ -418,11 +423,106 @@ def stats_command(
         doc = json.dumps({k: v.to_dicts() for k, v in tables.items()}, indent=2) + "\n"
     else:
         doc = "\n".join(render.stats_text(tables, columns)) + "\n"
-    if output:
-        output.write_text(doc)
-        click.echo(f"wrote {output}", err=True)
+    _emit(doc, output)
+
+
+DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """``100ms``, ``250us``, ``1s`` or ``5000ns`` as integer nanoseconds."""
+    if value is None:
+        return None
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ns|us|µs|ms|s)\s*", value)
+    if not m or float(m.group(1)) <= 0:
+        raise click.BadParameter(
+            f"{value!r} is not a duration; give a number and a unit: 100ms, 250us, 1s, 5000ns"
+        )
+    return max(1, round(float(m.group(1)) * DURATION_UNITS[m.group(2)]))
+
+
+@main.command(name="diff")
+@click.argument("run_a", metavar="A")
+@click.argument("run_b", metavar="B")
+@input_format_option
+@click.option(
+    "--window",
+    "window_ns",
+    callback=_duration,
+    metavar="DURATION",
+    help="Window the rates are resampled by (100ms, 250us); default: a 50th of the longer run.",
+)
+@click.option(
+    "--replicates",
+    type=click.IntRange(100, 100_000),
+    default=2000,
+    show_default=True,
+    help="Bootstrap replicates per figure.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resampling.")
+@tables_format_option
+@output_option
+@kernel_option
+@rules_option
+@cache_option
+@errors
+def diff_command(
+    run_a: str,
+    run_b: str,
+    fmt: str | None,
+    window_ns: int | None,
+    replicates: int,
+    seed: int,
+    out_format: str,
+    output: Path | None,
+    kernel: str | None,
+    rule_dirs: tuple[str, ...],
+    no_cache: bool,
+) -> None:
+    """Compare run B with run A (say strict and lazy flushing): for IOPS, MB/s, RPCIT
+    rates, RPCITs per I/O, unmaps per RPCIT and the p50/p90/p99/mean of every latency,
+    the value in each run, the ratio B/A and its 95 % bootstrap interval; a two-sample
+    test per distribution; and which rule findings appeared, vanished or persisted.
+
+    \b
+    Example:
+      tracetool diff samples/flush/s390-fio-zvm-strict.txt samples/flush/s390-fio-zvm-lazy.txt
+      tracetool diff strict.txt lazy.txt --window 100ms --format json -o diff.json
+    """
+    from tracetool.diff import compare
+
+    era = era_from_version(kernel) if kernel else None
+    runs = [_parse_with_progress([p], fmt, use_cache=not no_cache) for p in (run_a, run_b)]
+    cmp = compare(
+        runs[0],
+        runs[1],
+        window_ns=window_ns,
+        replicates=replicates,
+        seed=seed,
+        rule_dirs=rule_dirs,
+        era=era,
+    )
+    if out_format == "json":
+        doc = (
+            json.dumps(
+                {
+                    "a": run_a,
+                    "b": run_b,
+                    "level": cmp.level,
+                    "replicates": cmp.replicates,
+                    "seed": cmp.seed,
+                    "window_ns": cmp.window_ns,
+                    "metrics": cmp.metrics.to_dicts(),
+                    "tests": cmp.tests.to_dicts(),
+                    "findings": cmp.findings.to_dicts(),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     else:
-        click.echo(doc, nl=False)
+        doc = "\n".join(render.diff_text(cmp, run_a, run_b)) + "\n"
+    _emit(doc, output)
 
 
 @main.group(name="list")
@@ -475,9 +575,7 @@ def list_formats() -> None:
 @list_.command(name="devices")
 @input_args
 @format_option
-@click.option(
-    "--kernel", metavar="VERSION", help="Kernel the trace comes from; inferred if omitted."
-)
+@kernel_option
 @offset_option
 @cache_option
 @errors

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from tracetool.events import ACCOUNTING_KINDS, Trace
+
+if TYPE_CHECKING:
+    from tracetool.diff import Comparison
 
 
 def _cell(value: object) -> str:
@@ -299,3 +303,82 @@ def stats_text(tables: dict[str, pl.DataFrame], by: Sequence[str] = ()) -> list[
             out += ["", title] if out else [title]
             out.append(table(frame.select(columns), flex=flex))
     return out or ["no timed calls, flushes or block I/O in the inputs"]
+
+
+def _num(col: str, scale: float = 1.0) -> pl.Expr:
+    """A figure with three significant digits' worth of decimals: 27864.5, 1.93, 0.0102."""
+    v = pl.col(col) * scale
+    return (
+        pl.when(v.is_null())
+        .then(pl.lit("—"))
+        .when(v.abs() >= 100)
+        .then(v.round(1).cast(pl.String))
+        .when(v.abs() >= 1)
+        .then(v.round(2).cast(pl.String))
+        .otherwise(v.round_sig_figs(3).cast(pl.String))
+    )
+
+
+def _small(p: pl.Expr) -> pl.Expr:
+    """A probability as ``0.95``, ``0.0012`` or ``5.8e-149``."""
+    exp = p.log10().floor()
+    return (
+        pl.when(p.is_null())
+        .then(pl.lit("—"))
+        .when(p >= 1e-3)
+        .then(p.round_sig_figs(2).cast(pl.String))
+        .otherwise(pl.format("{}e{}", (p / pl.lit(10.0).pow(exp)).round(1), exp.cast(pl.Int64)))
+    )
+
+
+def diff_text(cmp: Comparison, a_name: str, b_name: str) -> list[str]:
+    """``tracetool diff`` as a person reads it: rates, then latencies in µs, the
+    distribution tests and the findings; ``*`` marks an interval that excludes 1."""
+    pct = round(cmp.level * 100)
+    out = [
+        f"A: {a_name}",
+        f"B: {b_name}",
+        f"B/A with {pct} % bootstrap intervals ({cmp.replicates} replicates, seed {cmp.seed}),",
+        f"rates resampled by windows of {cmp.window_ns / 1000:g} µs; * = the interval excludes 1",
+    ]
+    m = cmp.metrics
+    ci = (
+        pl.when(pl.col("lo").is_null() & pl.col("hi").is_null())
+        .then(pl.lit(""))
+        .otherwise(pl.format("[{}, {}]", _num("lo"), _num("hi")))
+    )
+    mark = pl.when((pl.col("lo") > 1) | (pl.col("hi") < 1)).then(pl.lit("*")).otherwise(pl.lit(""))
+    sections = [
+        ("rates", m.filter(pl.col("unit") != "ns"), 1.0),
+        ("latency (µs)", m.filter(pl.col("unit") == "ns"), 1e-3),
+    ]
+    for title, rows, scale in sections:
+        if rows.height:
+            out += ["", title]
+            shown = rows.select(
+                "metric",
+                "group",
+                A=_num("a", scale),
+                B=_num("b", scale),
+                **{"B/A": _num("ratio"), "interval": ci, " ": mark},
+            )
+            out.append(table(shown, width=80, flex="group"))
+    if cmp.tests.height:
+        out += ["", "distribution change (two-sample Kolmogorov-Smirnov; D from 0 to 1)"]
+        shown = cmp.tests.select(
+            "group",
+            n_a="n_a",
+            n_b="n_b",
+            D=pl.col("ks_d").round(3),
+            p=_small(pl.col("p_value")),
+            change=pl.when(pl.col("p_value") < 1 - cmp.level)
+            .then(pl.lit("yes"))
+            .otherwise(pl.lit("no")),
+        )
+        out.append(table(shown, width=80, flex="group"))
+    out += ["", "findings of the rules"]
+    if cmp.findings.height:
+        out.append(table(cmp.findings, width=80, flex="example"))
+    else:
+        out.append("none in either run")
+    return out
