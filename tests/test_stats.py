@@ -166,3 +166,41 @@ def test_flush_scope_needs_a_narrower_flush_or_a_global_caller() -> None:
     # A cut line whose range was not traced says nothing about the device's span.
     cut = [("a", "x", 0x2000, 0x1000), ("a", "y", 0x1000, 0x10000), ("a", "z", 0xA, None)]
     assert scopes(cut) == ["ranged", "global", "ranged"]
+
+
+def test_rates_per_window_add_up_to_the_totals() -> None:
+    lazy = SAMPLES / "flush" / "s390-fio-zvm-lazy.txt"
+    truth = json.loads(lazy.with_suffix(".truth.json").read_text())
+    figures = tracetool.stats(tracetool.parse(lazy), window_ns=1_000_000)
+    rates = figures.rates.collect()
+    # 12 ms of fio plus the tail of the last I/Os: 13 windows of 1 ms, every device in each.
+    assert rates.group_by("device").len()["len"].unique().to_list() == [13]
+    by_device = {r["device"]: r for r in rates.group_by("device").sum().to_dicts()}
+    assert by_device["259:0"]["ios"] == truth["ios"]
+    assert by_device["259:0"]["bytes"] == truth["bytes"]
+    assert by_device["0004:00:00.0"]["flushes"] == truth["rpcit"]
+    assert by_device["0004:00:00.0"]["global"] == truth["rpcit_global"]
+    assert by_device["0004:00:00.0"]["unmaps"] == truth["unmaps"]
+    full = rates.filter(pl.col("seconds") == 0.001)
+    assert (full["iops"] == full["ios"] * 1000).all()
+    # The windows tile the run: from the first RPCIT (before the first issue) to the
+    # last completion.
+    (io,) = figures.io.collect().to_dicts()
+    windows = rates.filter(pl.col("device") == "259:0")
+    assert io["seconds"] < windows["seconds"].sum() < io["seconds"] + 50e-6
+    assert (windows["start_ts"].diff().drop_nulls() == 1_000_000).all()
+
+
+def test_latency_by_window() -> None:
+    lazy = SAMPLES / "flush" / "s390-fio-zvm-lazy.txt"
+    figures = tracetool.stats(tracetool.parse(lazy), by=["window"], window_ns=4_000_000)
+    lat = figures.latency.collect().filter(pl.col("kind") == "flush")
+    assert lat["window"].n_unique() == 3
+    assert lat["count"].sum() == json.loads(lazy.with_suffix(".truth.json").read_text())["rpcit"]
+    result = CliRunner().invoke(
+        main, ["stats", str(lazy), "--by", "window", "--window", "4ms", "--no-cache"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "700.000001  flush" in result.stdout
+    assert "per window" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80

@@ -137,6 +137,21 @@ tables_format_option = click.option(
 )
 
 
+DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """``100ms``, ``250us``, ``1s`` or ``5000ns`` as integer nanoseconds."""
+    if value is None:
+        return None
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ns|us|µs|ms|s)\s*", value)
+    if not m or float(m.group(1)) <= 0:
+        raise click.BadParameter(
+            f"{value!r} is not a duration; give a number and a unit: 100ms, 250us, 1s, 5000ns"
+        )
+    return max(1, round(float(m.group(1)) * DURATION_UNITS[m.group(2)]))
+
+
 def _emit(doc: str, output: Path | None) -> None:
     """``doc`` to FILE (saying so on stderr) or to stdout."""
     if output:
@@ -367,7 +382,7 @@ def check(
     sys.exit(report.exit_code(result.findings, fail_on))
 
 
-STATS_BY = ("device", "cpu", "comm", "pid", "file")
+STATS_BY = ("device", "cpu", "comm", "pid", "file", "window")
 
 
 @main.command(name="stats")
@@ -380,6 +395,14 @@ STATS_BY = ("device", "cpu", "comm", "pid", "file")
     metavar="COLUMNS",
     help=f"Also group latencies by these span columns (comma-separated: {', '.join(STATS_BY)}).",
 )
+@click.option(
+    "--window",
+    "window_ns",
+    callback=_duration,
+    metavar="DURATION",
+    help="Width of the windows of the rates table and of --by window (100ms, 250us); "
+    "default: a 50th of the run. Shows the rates in the table output.",
+)
 @tables_format_option
 @output_option
 @kernel_option
@@ -390,6 +413,7 @@ def stats_command(
     inputs: tuple[str, ...],
     fmt: str | None,
     by: str,
+    window_ns: int | None,
     out_format: str,
     output: Path | None,
     kernel: str | None,
@@ -397,12 +421,14 @@ def stats_command(
     no_cache: bool,
 ) -> None:
     """Latency distributions of every traced call kind (count, mean, p50/p90/p99/p99.9,
-    max; log2 histograms in JSON), RPCIT flush accounting per device (flushes, failures,
-    rate, unmaps per flush) and block I/O (IOPS, MB/s, latency).
+    max; log2 histograms in JSON), RPCIT flush accounting per device (flushes, global
+    and failed ones, rate, unmaps per flush, calling functions), block I/O (IOPS, MB/s,
+    latency) and, per time window, IOPS and RPCIT rates.
 
     \b
     Example:
       tracetool stats samples/ftrace/s390-rpcit-flush.txt
+      tracetool stats samples/flush/s390-fio-zvm-lazy.txt --window 2ms
       tracetool stats trace.txt --by device --format json -o stats.json
     """
     columns = [c.strip() for c in by.split(",") if c.strip()]
@@ -411,34 +437,21 @@ def stats_command(
             raise Failure(str(UnknownName("--by column", column, STATS_BY)))
     era = era_from_version(kernel) if kernel else None
     trace = _parse_with_progress(list(inputs), fmt, use_cache=not no_cache, offsets=offsets)
-    figures = tracetool.stats(trace, columns, era)
+    figures = tracetool.stats(trace, columns, era, window_ns)
     tables = {
         "latency": figures.latency.collect(),
         "histogram": figures.histogram.collect(),
         "flushes": figures.flushes.collect(),
         "flush_paths": figures.flush_paths.collect(),
         "io": figures.io.collect(),
+        "rates": figures.rates.collect(),
     }
     if out_format == "json":
         doc = json.dumps({k: v.to_dicts() for k, v in tables.items()}, indent=2) + "\n"
     else:
-        doc = "\n".join(render.stats_text(tables, columns)) + "\n"
+        shown = tables if window_ns else {k: v for k, v in tables.items() if k != "rates"}
+        doc = "\n".join(render.stats_text(shown, columns)) + "\n"
     _emit(doc, output)
-
-
-DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
-
-
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    """``100ms``, ``250us``, ``1s`` or ``5000ns`` as integer nanoseconds."""
-    if value is None:
-        return None
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ns|us|µs|ms|s)\s*", value)
-    if not m or float(m.group(1)) <= 0:
-        raise click.BadParameter(
-            f"{value!r} is not a duration; give a number and a unit: 100ms, 250us, 1s, 5000ns"
-        )
-    return max(1, round(float(m.group(1)) * DURATION_UNITS[m.group(2)]))
 
 
 @main.command(name="diff")

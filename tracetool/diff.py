@@ -39,7 +39,7 @@ from tracetool.resample import (
     ratio_interval,
     window_replicates,
 )
-from tracetool.stats import FLUSH_KINDS, UNMAP_KINDS, _scoped, block_ios
+from tracetool.stats import block_ios, grid, window_counts
 from tracetool.timeline import timeline
 
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
@@ -65,82 +65,38 @@ METRICS_SCHEMA = pl.Schema(
 
 @dataclass
 class Run:
-    """What ``compare`` needs of one run: its spans, its I/Os and its window grid."""
+    """What ``compare`` needs of one run: its spans, its I/Os and the rules' input."""
 
     spans: pl.DataFrame
     ios: pl.DataFrame
-    start: int | None
-    end: int | None
     trace: Trace
 
     @classmethod
     def of(cls, trace: Trace, era: EraChoice | None = None) -> Run:
         spans = timeline(trace.events, era).spans.collect()
-        ios = block_ios(trace.events).collect()
-        flush_ts = spans.filter(pl.col("kind").is_in(FLUSH_KINDS))["start_ts"]
-        starts = pl.concat([ios["issue_ts"], flush_ts]).cast(pl.Int64)
-        ends = pl.concat([ios["done_ts"], flush_ts]).cast(pl.Int64)
-        start, end = starts.min(), ends.max()
-        return cls(
-            spans,
-            ios,
-            None if start is None else int(start),  # type: ignore[arg-type]
-            None if end is None else int(end),  # type: ignore[arg-type]
-            trace,
-        )
+        return cls(spans, block_ios(trace.events).collect(), trace)
 
     @property
     def span_ns(self) -> int:
-        return 0 if self.start is None or self.end is None else int(self.end) - int(self.start)
+        g = grid(self.spans, self.ios)
+        return 0 if g is None else g.end - g.start
 
     def windows(self, width_ns: int) -> pl.DataFrame:
         """Per window: its length in seconds and the counts the rates are made of,
         in columns named ``what|group`` (``ios|259:0``, ``flushes|0004:00:00.0``) and
         ``what|all``."""
-        if self.start is None or self.span_ns <= 0:
+        g = grid(self.spans, self.ios, width_ns)
+        if g is None:
             return pl.DataFrame(schema={"w": pl.Int64, "seconds": pl.Float64})
-        k = max(1, -(-self.span_ns // width_ns))
-        start, end = int(self.start), int(self.end or 0)
-        grid = pl.DataFrame({"w": pl.int_range(0, k, eager=True)}).with_columns(
-            seconds=(
-                pl.min_horizontal(start + (pl.col("w") + 1) * width_ns, pl.lit(end))
-                - (start + pl.col("w") * width_ns)
-            ).cast(pl.Float64)
-            / 1e9
-        )
-
-        def window(ts: str) -> pl.Expr:
-            return ((pl.col(ts) - start) // width_ns).clip(0, k - 1).cast(pl.Int64).alias("w")
-
-        scoped = _scoped(self.spans.lazy()).collect()
-        flush_dev = pl.col("device").fill_null("?")
-        counts = pl.concat(
-            [
-                self.ios.select(window("done_ts"), what=pl.lit("ios"), group="dev", n=pl.lit(1)),
-                self.ios.select(
-                    window("done_ts"), what=pl.lit("bytes"), group="dev", n=pl.col("bytes")
-                ),
-                scoped.select(window("start_ts"), what=pl.lit("flushes"), group=flush_dev),
-                scoped.filter(pl.col("scope") == "global").select(
-                    window("start_ts"), what=pl.lit("global"), group=flush_dev
-                ),
-                self.spans.filter(pl.col("kind").is_in(UNMAP_KINDS)).select(
-                    window("start_ts"), what=pl.lit("unmaps"), group=flush_dev
-                ),
-            ],
-            how="diagonal_relaxed",
-        ).with_columns(pl.col("n").fill_null(1).cast(pl.Float64))
-        counts = pl.concat(
-            [counts, counts.with_columns(group=pl.lit("all"))], how="vertical_relaxed"
-        )
+        counts = window_counts(self.spans, self.ios, g)
+        counts = pl.concat([counts, counts.with_columns(group=pl.lit("all"))])
+        frame = g.frame().drop("start_ts")
         if counts.is_empty():
-            return grid
-        wide = (
-            counts.with_columns(key=pl.format("{}|{}", "what", "group"))
-            .pivot("key", index="w", values="n", aggregate_function="sum")
-            .with_columns(pl.col("w").cast(pl.Int64))
+            return frame
+        wide = counts.with_columns(key=pl.format("{}|{}", "what", "group")).pivot(
+            "key", index="w", values="n", aggregate_function="sum"
         )
-        return grid.join(wide, on="w", how="left").fill_null(0.0).sort("w")
+        return frame.join(wide, on="w", how="left").fill_null(0.0).sort("w")
 
 
 # name, numerator, denominator ("seconds" for a rate), scale, unit, which groups:

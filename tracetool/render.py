@@ -243,7 +243,7 @@ def stats_text(tables: dict[str, pl.DataFrame], by: Sequence[str] = ()) -> list[
             "latency of traced calls (µs; inexact: calls whose return was not traced)",
             "func",
             [
-                *(pl.col(b) for b in by),
+                *(seconds(pl.col(b)).alias(b) if b == "window" else pl.col(b) for b in by),
                 pl.col("kind"),
                 pl.col("func"),
                 pl.col("count").alias("n"),
@@ -296,6 +296,24 @@ def stats_text(tables: dict[str, pl.DataFrame], by: Sequence[str] = ()) -> list[
             ],
         ),
     ]
+    sections.append(
+        (
+            "rates",
+            "per window (start in s; IOPS, MB/s and RPCITs/s over the window)",
+            "device",
+            [
+                seconds(pl.col("start_ts")).alias("start"),
+                pl.col("device"),
+                pl.col("ios").cast(pl.Int64),
+                pl.col("iops").round(1),
+                pl.col("mb_s").round(2),
+                pl.col("flushes").cast(pl.Int64).alias("rpcits"),
+                pl.col("flushes_per_s").round(1).alias("rpcit_s"),
+                pl.col("global").cast(pl.Int64),
+                pl.col("unmaps").cast(pl.Int64),
+            ],
+        )
+    )
     out: list[str] = []
     for name, title, flex, columns in sections:
         frame = tables.get(name, pl.DataFrame())

@@ -14,6 +14,12 @@ Everything is a polars aggregation over the timeline's ``spans`` or the ``events
                 (global or ranged, see ``_scoped``): count, failures, pages, latency
 ``io``          per block device: I/Os paired issue -> complete by device and sector,
                 IOPS and MB/s over the time they span, and their latency distribution
+``rates``       per time window and device: I/Os, IOPS, MB/s, RPCITs, global ones and
+                unmaps, and RPCITs per second (a window with nothing in it is a row of
+                zeros, not a missing row)
+
+The run's span, which windows cut, is from its first I/O issue or RPCIT to its last
+completion or RPCIT; ``--by window`` groups latencies by the window a call started in.
 
 Percentiles are linear interpolations between the two nearest ranks (numpy's default).
 """
@@ -200,7 +206,11 @@ def block_ios(events: pl.LazyFrame) -> pl.LazyFrame:
 
 def io(events: pl.LazyFrame) -> pl.LazyFrame:
     """Per block device: I/Os, IOPS and MB/s over the time they span, and latency."""
-    ios = block_ios(events)
+    return io_of(block_ios(events))
+
+
+def io_of(ios: pl.LazyFrame) -> pl.LazyFrame:
+    """``io`` of I/Os already paired by ``block_ios``."""
     span_s = (pl.col("done_ts").max() - pl.col("issue_ts").min()).cast(pl.Float64) / 1e9
     return (
         ios.group_by("dev")
@@ -219,6 +229,104 @@ def io(events: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+WINDOWS = 50  # a run is cut into this many windows unless told a width
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Windows of ``width`` ns from ``start``, ``count`` of them; the last one ends at
+    ``end`` and may be shorter."""
+
+    start: int
+    end: int
+    width: int
+
+    @property
+    def count(self) -> int:
+        return max(1, -(-(self.end - self.start) // self.width))
+
+    def window(self, ts: str) -> pl.Expr:
+        """The window index of the times in column ``ts`` (clipped into the grid)."""
+        return ((pl.col(ts) - self.start) // self.width).clip(0, self.count - 1).cast(pl.Int64)
+
+    def frame(self) -> pl.DataFrame:
+        """One row per window: ``w``, its ``start_ts`` and its length in ``seconds``."""
+        w = pl.int_range(0, self.count, eager=True, dtype=pl.Int64)
+        start = self.start + w * self.width
+        return pl.DataFrame({"w": w, "start_ts": start}).with_columns(
+            seconds=(
+                pl.min_horizontal(pl.col("start_ts") + self.width, pl.lit(self.end))
+                - pl.col("start_ts")
+            ).cast(pl.Float64)
+            / 1e9
+        )
+
+
+def grid(spans: pl.DataFrame, ios: pl.DataFrame, width_ns: int | None = None) -> Grid | None:
+    """The run's span cut into windows of ``width_ns`` (default: a ``WINDOWS``th of the
+    span, at least 1 µs); None when the run has neither I/Os nor RPCITs."""
+    flush_ts = spans.filter(pl.col("kind").is_in(FLUSH_KINDS))["start_ts"]
+    start = pl.concat([ios["issue_ts"].cast(pl.Int64), flush_ts.cast(pl.Int64)]).min()
+    end = pl.concat([ios["done_ts"].cast(pl.Int64), flush_ts.cast(pl.Int64)]).max()
+    if start is None or end is None:
+        return None
+    start, end = int(start), int(end)  # type: ignore[arg-type]
+    span = max(1, end - start)
+    return Grid(start, max(end, start + 1), width_ns or max(1_000, span // WINDOWS))
+
+
+def window_counts(spans: pl.DataFrame, ios: pl.DataFrame, g: Grid) -> pl.DataFrame:
+    """What happened per window, long: ``w``, ``what`` (ios, bytes, flushes, global,
+    unmaps), ``group`` (the block or IOMMU device) and ``n``."""
+    scoped = _scoped(spans.lazy()).collect()
+    dev = pl.col("device").fill_null("?")
+    parts = [
+        ios.select(w=g.window("done_ts"), what=pl.lit("ios"), group="dev", n=pl.lit(1.0)),
+        ios.select(w=g.window("done_ts"), what=pl.lit("bytes"), group="dev", n="bytes"),
+        scoped.select(w=g.window("start_ts"), what=pl.lit("flushes"), group=dev),
+        scoped.filter(pl.col("scope") == "global").select(
+            w=g.window("start_ts"), what=pl.lit("global"), group=dev
+        ),
+        spans.filter(pl.col("kind").is_in(UNMAP_KINDS)).select(
+            w=g.window("start_ts"), what=pl.lit("unmaps"), group=dev
+        ),
+    ]
+    return pl.concat(parts, how="diagonal_relaxed").with_columns(
+        pl.col("n").fill_null(1.0).cast(pl.Float64)
+    )
+
+
+RATE_COLUMNS = ("ios", "bytes", "flushes", "global", "unmaps")
+
+
+def rates(spans: pl.DataFrame, ios: pl.DataFrame, width_ns: int | None = None) -> pl.DataFrame:
+    """Per window and device: counts, IOPS, MB/s and RPCITs per second (see the module
+    doc). Every device has a row in every window."""
+    g = grid(spans, ios, width_ns)
+    schema = {"start_ts": pl.Int64, "seconds": pl.Float64, "group": pl.String}
+    if g is None:
+        return pl.DataFrame(schema=schema)
+    counts = window_counts(spans, ios, g)
+    groups = counts.select("group").unique()
+    per = counts.group_by("w", "group").agg(
+        **{c: pl.col("n").filter(pl.col("what") == c).sum() for c in RATE_COLUMNS}
+    )
+    return (
+        g.frame()
+        .join(groups, how="cross")
+        .join(per, on=["w", "group"], how="left")
+        .with_columns(pl.col(*RATE_COLUMNS).fill_null(0.0))
+        .with_columns(
+            iops=pl.col("ios") / pl.col("seconds"),
+            mb_s=pl.col("bytes") / pl.col("seconds") / 1e6,
+            flushes_per_s=pl.col("flushes") / pl.col("seconds"),
+        )
+        .rename({"group": "device"})
+        .sort("device", "w")
+        .drop("w")
+    )
+
+
 @dataclass
 class Stats:
     """The figures of one trace (lazy frames; see the module doc)."""
@@ -228,16 +336,31 @@ class Stats:
     flushes: pl.LazyFrame
     flush_paths: pl.LazyFrame
     io: pl.LazyFrame
+    rates: pl.LazyFrame
 
 
-def stats(trace: Trace, by: Sequence[str] = (), era: EraChoice | None = None) -> Stats:
-    """Latency distributions, RPCIT accounting and block I/O figures of ``trace``;
-    ``by`` adds span columns (``device``, ``cpu``, ``comm``, ``file``) to the grouping."""
-    spans = timeline(trace.events, era).spans.collect().lazy()
+def stats(
+    trace: Trace,
+    by: Sequence[str] = (),
+    era: EraChoice | None = None,
+    window_ns: int | None = None,
+) -> Stats:
+    """Latency distributions, RPCIT accounting, block I/O and per-window rates of
+    ``trace``; ``by`` adds span columns (``device``, ``cpu``, ``comm``, ``pid``, ``file``,
+    ``window``) to the grouping of latencies; ``window_ns`` is the window width (default:
+    a ``WINDOWS``th of the run)."""
+    spans = timeline(trace.events, era).spans.collect()
+    ios = block_ios(trace.events).collect()
+    g = grid(spans, ios, window_ns)
+    if "window" in by:
+        start = g.start + g.window("start_ts") * g.width if g else pl.lit(None, pl.Int64)
+        spans = spans.with_columns(window=start)
+    lazy = spans.lazy()
     return Stats(
-        latency(spans, by),
-        histogram(spans, by),
-        flushes(spans),
-        flush_paths(spans),
-        io(trace.events),
+        latency(lazy, by),
+        histogram(lazy, by),
+        flushes(lazy),
+        flush_paths(lazy),
+        io_of(ios.lazy()),
+        rates(spans, ios, window_ns).lazy(),
     )
