@@ -403,6 +403,13 @@ STATS_BY = ("device", "cpu", "comm", "pid", "file", "window")
     help="Width of the windows of the rates table and of --by window (100ms, 250us); "
     "default: a 50th of the run. Shows the rates in the table output.",
 )
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also write a self-contained HTML report with plots (opens offline).",
+)
 @tables_format_option
 @output_option
 @kernel_option
@@ -414,6 +421,7 @@ def stats_command(
     fmt: str | None,
     by: str,
     window_ns: int | None,
+    html_out: Path | None,
     out_format: str,
     output: Path | None,
     kernel: str | None,
@@ -446,6 +454,13 @@ def stats_command(
         "io": figures.io.collect(),
         "rates": figures.rates.collect(),
     }
+    if html_out:
+        from tracetool.pages import stats_page
+
+        tables["durations"] = figures.durations.collect()
+        html_out.write_text(stats_page(tables, list(inputs)), encoding="utf-8")
+        click.echo(f"wrote {html_out}", err=True)
+        del tables["durations"]
     if out_format == "json":
         doc = json.dumps({k: v.to_dicts() for k, v in tables.items()}, indent=2) + "\n"
     else:
@@ -473,6 +488,13 @@ def stats_command(
     help="Bootstrap replicates per figure.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resampling.")
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also write a self-contained HTML report with plots (opens offline).",
+)
 @tables_format_option
 @output_option
 @kernel_option
@@ -486,6 +508,7 @@ def diff_command(
     window_ns: int | None,
     replicates: int,
     seed: int,
+    html_out: Path | None,
     out_format: str,
     output: Path | None,
     kernel: str | None,
@@ -515,6 +538,11 @@ def diff_command(
         rule_dirs=rule_dirs,
         era=era,
     )
+    if html_out:
+        from tracetool.pages import diff_page
+
+        html_out.write_text(diff_page(cmp, run_a, run_b), encoding="utf-8")
+        click.echo(f"wrote {html_out}", err=True)
     if out_format == "json":
         doc = (
             json.dumps(

@@ -39,7 +39,7 @@ from tracetool.resample import (
     ratio_interval,
     window_replicates,
 )
-from tracetool.stats import block_ios, grid, window_counts
+from tracetool.stats import block_ios, durations, grid, rates, window_counts
 from tracetool.timeline import timeline
 
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
@@ -192,15 +192,8 @@ def _row(
 
 
 def distributions(run: Run) -> pl.DataFrame:
-    """``group`` and ``value`` (ns): exact call durations per ``kind func`` and block
-    I/O latency per ``io dev``."""
-    calls = run.spans.filter(pl.col("exact") & (pl.col("start_ts") < pl.col("end_ts"))).select(
-        group=pl.format("{} {}", "kind", "func"), value=pl.col("end_ts") - pl.col("start_ts")
-    )
-    io = run.ios.select(group=pl.format("io {}", "dev"), value="latency")
-    return pl.concat([calls, io], how="vertical_relaxed").with_columns(
-        pl.col("value").cast(pl.Int64)
-    )
+    """``group`` and ``value`` (ns) of a run (see ``stats.durations``)."""
+    return durations(run.spans.lazy(), run.ios.lazy()).collect()
 
 
 def _distribution_rows(
@@ -282,7 +275,8 @@ class Comparison:
     seed: int
     level: float = LEVEL
     spans_s: tuple[float, float] = (0.0, 0.0)
-    samples: dict[str, pl.DataFrame] = field(default_factory=dict)
+    samples: dict[str, pl.DataFrame] = field(default_factory=dict)  # "a"/"b": durations
+    rates: dict[str, pl.DataFrame] = field(default_factory=dict)  # "a"/"b": stats.rates
 
 
 def default_window(a: Run, b: Run) -> int:
@@ -322,4 +316,5 @@ def compare(
         seed=seed,
         spans_s=(ra.span_ns / 1e9, rb.span_ns / 1e9),
         samples={"a": distributions(ra), "b": distributions(rb)},
+        rates={"a": rates(ra.spans, ra.ios, width), "b": rates(rb.spans, rb.ios, width)},
     )

@@ -229,6 +229,18 @@ def io_of(ios: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def durations(spans: pl.LazyFrame, ios: pl.LazyFrame) -> pl.LazyFrame:
+    """Every duration a distribution is made of: ``group`` (``kind func`` for exact
+    calls, ``io dev`` for block I/O latency) and ``value`` in ns."""
+    calls = spans.filter(pl.col("exact") & (pl.col("start_ts") < pl.col("end_ts"))).select(
+        group=pl.format("{} {}", "kind", "func"), value=pl.col("end_ts") - pl.col("start_ts")
+    )
+    io = ios.select(group=pl.format("io {}", "dev"), value="latency")
+    return pl.concat([calls, io], how="vertical_relaxed").with_columns(
+        pl.col("value").cast(pl.Int64)
+    )
+
+
 WINDOWS = 50  # a run is cut into this many windows unless told a width
 
 
@@ -337,6 +349,7 @@ class Stats:
     flush_paths: pl.LazyFrame
     io: pl.LazyFrame
     rates: pl.LazyFrame
+    durations: pl.LazyFrame
 
 
 def stats(
@@ -363,4 +376,5 @@ def stats(
         flush_paths(lazy),
         io_of(ios.lazy()),
         rates(spans, ios, window_ns).lazy(),
+        durations(lazy, ios.lazy()),
     )
