@@ -127,6 +127,13 @@ kernel_option = click.option(
     help="Kernel the trace comes from (6.0, 6.5.3, 6.0+dma_domain_lock); inferred from the "
     "symbols in the trace if omitted.",
 )
+html_option = click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also write a self-contained HTML report with plots (opens offline).",
+)
 tables_format_option = click.option(
     "--format",
     "out_format",
@@ -403,13 +410,7 @@ STATS_BY = ("device", "cpu", "comm", "pid", "file", "window")
     help="Width of the windows of the rates table and of --by window (100ms, 250us); "
     "default: a 50th of the run. Shows the rates in the table output.",
 )
-@click.option(
-    "--html",
-    "html_out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    metavar="FILE",
-    help="Also write a self-contained HTML report with plots (opens offline).",
-)
+@html_option
 @tables_format_option
 @output_option
 @kernel_option
@@ -488,13 +489,7 @@ def stats_command(
     help="Bootstrap replicates per figure.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resampling.")
-@click.option(
-    "--html",
-    "html_out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    metavar="FILE",
-    help="Also write a self-contained HTML report with plots (opens offline).",
-)
+@html_option
 @tables_format_option
 @output_option
 @kernel_option
