@@ -204,3 +204,26 @@ def test_latency_by_window() -> None:
     assert "700.000001  flush" in result.stdout
     assert "per window" in result.stdout
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def test_timeline_is_cached_beside_the_inputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRACETOOL_CACHE_DIR", str(tmp_path / "cache"))
+    trace_file = tmp_path / "run.txt"
+    trace_file.write_bytes(RPCIT.read_bytes())
+    first = tracetool.stats(tracetool.parse(trace_file)).flushes.collect()
+    derived = sorted(p.name.split("-")[0] for p in (tmp_path / "cache" / "derived").iterdir())
+    assert derived == ["ios", "spans"]
+    again = tracetool.stats(tracetool.parse(trace_file)).flushes.collect()
+    assert again.equals(first)
+    assert len(list((tmp_path / "cache" / "derived").iterdir())) == 2  # read, not rebuilt
+    # A changed input is a new cache entry, so a new timeline.
+    trace_file.write_bytes(RPCIT.read_bytes() + RPCIT.read_bytes().split(b"\n", 12)[-1])
+    changed = tracetool.stats(tracetool.parse(trace_file)).flushes.collect()
+    assert changed["flushes"].item() == 2 * first["flushes"].item()
+    assert len(list((tmp_path / "cache" / "derived").iterdir())) == 4
+    # Inputs without a cache entry are never served from it.
+    tracetool.stats(tracetool.parse(trace_file, use_cache=False))
+    tracetool.stats(tracetool.parse_text(RPCIT.read_text()))
+    assert len(list((tmp_path / "cache" / "derived").iterdir())) == 4

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import functools
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 
 from tracetool import __version__
 from tracetool._builtin import builtin
-from tracetool.events import InputInfo, Parsed, scan_events
+from tracetool.events import InputInfo, Parsed, Trace, scan_events
 from tracetool.inputs import Source
 
 
@@ -123,6 +125,48 @@ def commit(
         # The trace being returned still reads the parts in tmp; drop them at exit.
         _remove_at_exit(tmp)
         return False
+
+
+@functools.cache
+def _code_digest() -> str:
+    """The package's own source: a derived table is only as current as the code that
+    built it, and the version number does not move with every change."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def derived(
+    trace: Trace, name: str, params: str, build: Callable[[], pl.DataFrame]
+) -> pl.DataFrame:
+    """``build()``, kept in the cache beside the inputs it was built from: keyed by every
+    input's cache entry and clock, ``name``, ``params`` and the code. A trace with an
+    input that has no cache entry (stdin, a text snippet, --no-cache) is built every time."""
+    if not trace.inputs or any(i.cache_key is None for i in trace.inputs):
+        return build()
+    ident = [name, params, __version__, _code_digest()]
+    for info in trace.inputs:
+        ident += [str(info.cache_key), json.dumps(info.meta.get("clock"), sort_keys=True)]
+    path = (
+        directory()
+        / "derived"
+        / f"{name}-{hashlib.sha256(chr(0).join(ident).encode()).hexdigest()[:32]}.parquet"
+    )
+    if path.is_file():
+        try:
+            return pl.read_parquet(path)
+        except (OSError, pl.exceptions.ComputeError):
+            pass  # a damaged entry is rebuilt below
+    table = build()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+        table.write_parquet(tmp)
+        tmp.rename(path)
+    except OSError:
+        pass  # an unwritable cache is not an error
+    return table
 
 
 _SCRATCH: list[Path] = []

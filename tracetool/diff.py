@@ -39,8 +39,7 @@ from tracetool.resample import (
     ratio_interval,
     window_replicates,
 )
-from tracetool.stats import block_ios, durations, grid, rates, window_counts
-from tracetool.timeline import timeline
+from tracetool.stats import durations, grid, rates, spans_and_ios, window_counts
 
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 WINDOWS = 50
@@ -73,8 +72,8 @@ class Run:
 
     @classmethod
     def of(cls, trace: Trace, era: EraChoice | None = None) -> Run:
-        spans = timeline(trace.events, era).spans.collect()
-        return cls(spans, block_ios(trace.events).collect(), trace)
+        spans, ios = spans_and_ios(trace, era)
+        return cls(spans, ios, trace)
 
     @property
     def span_ns(self) -> int:

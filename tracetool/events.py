@@ -213,6 +213,7 @@ class InputInfo:
     counts: dict[str, int] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     cached: bool = False
+    cache_key: str | None = None  # the input's cache entry, when it has one
 
     def accounted(self) -> bool:
         """Every line is one of the accounting kinds."""

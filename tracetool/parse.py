@@ -433,8 +433,11 @@ def parse(
                 hit = cache.load(key)
                 if hit is not None:
                     hit.info.cached = False  # parsed just now, not read from the cache
+                    hit.info.cache_key = key
             if hit is None:
                 hit = Parsed.of(events, diagnostics, losses, records, info)
+        elif key:
+            hit.info.cache_key = key
         parsed.append(hit)
     return clocks.align(_combine(parsed), offsets)
 

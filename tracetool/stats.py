@@ -352,6 +352,18 @@ class Stats:
     durations: pl.LazyFrame
 
 
+def spans_and_ios(trace: Trace, era: EraChoice | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The timeline's spans and the paired block I/Os of ``trace``, from the cache when
+    they were built before from the same cached inputs."""
+    from tracetool import cache
+
+    spans = cache.derived(
+        trace, "spans", repr(era), lambda: timeline(trace.events, era).spans.collect()
+    )
+    ios = cache.derived(trace, "ios", "", lambda: block_ios(trace.events).collect())
+    return spans, ios
+
+
 def stats(
     trace: Trace,
     by: Sequence[str] = (),
@@ -362,8 +374,7 @@ def stats(
     ``trace``; ``by`` adds span columns (``device``, ``cpu``, ``comm``, ``pid``, ``file``,
     ``window``) to the grouping of latencies; ``window_ns`` is the window width (default:
     a ``WINDOWS``th of the run)."""
-    spans = timeline(trace.events, era).spans.collect()
-    ios = block_ios(trace.events).collect()
+    spans, ios = spans_and_ios(trace, era)
     g = grid(spans, ios, window_ns)
     if "window" in by:
         start = g.start + g.window("start_ts") * g.width if g else pl.lit(None, pl.Int64)
