@@ -227,3 +227,51 @@ def test_timeline_is_cached_beside_the_inputs(
     tracetool.stats(tracetool.parse(trace_file, use_cache=False))
     tracetool.stats(tracetool.parse_text(RPCIT.read_text()))
     assert len(list((tmp_path / "cache" / "derived").iterdir())) == 4
+
+
+FLUSH = SAMPLES / "flush"
+
+
+def counters_args(mode: str) -> list[str]:
+    run = FLUSH / f"s390-fio-zvm-{mode}"
+    return [f"{run}.statistics-before,{run}.statistics-after"]
+
+
+@pytest.mark.parametrize("mode", ["strict", "lazy"])
+def test_debugfs_counters_reconcile_with_the_trace(mode: str) -> None:
+    trace = FLUSH / f"s390-fio-zvm-{mode}.txt"
+    args = ["stats", str(trace), "--counters", *counters_args(mode), "--format", "json"]
+    result = CliRunner().invoke(main, [*args, "--no-cache"])
+    assert result.exit_code == 0, result.output
+    rows = {r["counter"]: r for r in json.loads(result.stdout)["counters"]}
+    truth = json.loads(trace.with_suffix(".truth.json").read_text())
+    assert rows["Refresh operations"]["kernel"] == truth["rpcit"]
+    assert rows["Unmapped pages"]["kernel"] == truth["unmaps"]
+    assert {r["verdict"] for r in rows.values()} == {"match"}
+    assert {r["device"] for r in rows.values()} == {"0004:00:00.0"}
+
+
+def test_debugfs_counters_say_what_the_trace_missed(tmp_path: Path) -> None:
+    from tracetool.counters import read_snapshot
+
+    trace = FLUSH / "s390-fio-zvm-lazy.txt"
+    before = FLUSH / "s390-fio-zvm-lazy.statistics-before"
+    after = tmp_path / "after"
+    text = (FLUSH / "s390-fio-zvm-lazy.statistics-after").read_text()
+    refresh = read_snapshot(FLUSH / "s390-fio-zvm-lazy.statistics-after").counters
+    after.write_text(
+        text.replace(
+            f"Refresh operations:\t{refresh['Refresh operations']}",
+            f"Refresh operations:\t{refresh['Refresh operations'] + 7}",
+        )
+    )
+    args = ["stats", str(trace), "--counters", f"0004:00:00.0={before},{after}", "--no-cache"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "Refresh operations: trace misses 7: lost events, or probes attached" in result.stdout
+    # Not a statistics file: the line that is not, and what to give instead.
+    bad = CliRunner().invoke(main, ["stats", str(trace), "--counters", f"{trace},{trace}"])
+    assert bad.exit_code == 2
+    assert f"{trace}:1: not a line of the s390 PCI debugfs statistics file" in bad.output
+    half = CliRunner().invoke(main, ["stats", str(trace), "--counters", str(before)])
+    assert half.exit_code == 2 and "give two snapshots, BEFORE,AFTER" in half.output

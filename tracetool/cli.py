@@ -410,6 +410,14 @@ STATS_BY = ("device", "cpu", "comm", "pid", "file", "window")
     help="Width of the windows of the rates table and of --by window (100ms, 250us); "
     "default: a 50th of the run. Shows the rates in the table output.",
 )
+@click.option(
+    "--counters",
+    "counter_specs",
+    multiple=True,
+    metavar="[DEVICE=]BEFORE,AFTER",
+    help="Snapshots of /sys/kernel/debug/pci/DEVICE/statistics taken before and after the "
+    "trace: reconcile the kernel's RPCIT and page counters with the trace (repeatable).",
+)
 @html_option
 @tables_format_option
 @output_option
@@ -422,6 +430,7 @@ def stats_command(
     fmt: str | None,
     by: str,
     window_ns: int | None,
+    counter_specs: tuple[str, ...],
     html_out: Path | None,
     out_format: str,
     output: Path | None,
@@ -455,6 +464,14 @@ def stats_command(
         "io": figures.io.collect(),
         "rates": figures.rates.collect(),
     }
+    if counter_specs:
+        from tracetool.counters import parse_spec, reconcile_all
+        from tracetool.stats import _scoped, spans_and_ios
+
+        specs = [parse_spec(spec) for spec in counter_specs]
+        spans, _ = spans_and_ios(trace, era)
+        scoped = _scoped(spans.lazy()).collect()
+        tables["counters"] = reconcile_all(spans, scoped, specs)
     if html_out:
         from tracetool.pages import stats_page
 

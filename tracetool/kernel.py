@@ -193,7 +193,9 @@ ARG_NAMES: dict[str, str] = {
     "lock": "lock",
     "mutex": "lock",
     "addr": "addr",
+    "dma_addr": "addr",
     "range": "range",
+    "size": "range",  # a map's or unmap's length, as a kprobe fetches it
 }
 
 # Explicit lock functions: a hold runs from the acquire's return to the release's entry.

@@ -314,12 +314,31 @@ def stats_text(tables: dict[str, pl.DataFrame], by: Sequence[str] = ()) -> list[
             ],
         )
     )
+    sections.append(
+        (
+            "counters",
+            "debugfs statistics vs the trace (kernel: after - before)",
+            "verdict",
+            [
+                pl.col("device"),
+                pl.col("counter"),
+                pl.col("kernel"),
+                pl.col("traced"),
+                pl.col("verdict"),
+            ],
+        )
+    )
     out: list[str] = []
     for name, title, flex, columns in sections:
         frame = tables.get(name, pl.DataFrame())
         if frame.height:
             out += ["", title] if out else [title]
             out.append(table(frame.select(columns), flex=flex))
+            if "hint" in frame.columns:
+                out += [
+                    f"  {r['counter']}: {r['verdict']}: {r['hint']}"
+                    for r in frame.filter(pl.col("hint") != "").iter_rows(named=True)
+                ]
     return out or ["no timed calls, flushes or block I/O in the inputs"]
 
 

@@ -200,11 +200,49 @@ def trace(run: Run) -> list[str]:
     return s.trace_file("nop", s.header_irq5(False), body, n, n, ncpus=JOBS)
 
 
+# The counters of /sys/kernel/debug/pci/0004:00:00.0/statistics before a run (v6.0 names:
+# function measurement block, format 0, then the DMA API's software counters).
+BASELINE = {
+    "Load operations": 1_208_331,
+    "Store operations": 96_114,
+    "Store block operations": 0,
+    "Refresh operations": 4_410_927,
+    "DMA read bytes": 18_253_824_000,
+    "DMA write bytes": 7_340_032_000,
+    "Allocated pages": 1_024,
+    "Mapped pages": 4_456_448,
+    "Unmapped pages": 4_456_320,
+}
+
+
+def statistics(counters: dict[str, int], samples: int) -> str:
+    """pci_perf_show() (arch/s390/pci/pci_debug.c): header, then "%26s:\t%llu" lines."""
+    lines = ["Update interval: 4000 ms", "Samples: %u" % samples]
+    lines.append("Last update TOD: %x" % (0xDC1F3A5B00000000 + samples * 0xEE6B2800))
+    lines += ["%26s:\t%d" % (name, value) for name, value in counters.items()]
+    return "\n".join(lines) + "\n"
+
+
+def snapshots(run: Run) -> tuple[str, str]:
+    """The statistics file read before and after ``run``: the kernel counted every RPCIT
+    (Refresh operations), every page mapped and unmapped, every byte read by DMA."""
+    after = dict(BASELINE)
+    after["Refresh operations"] += run.truth["rpcit"]
+    after["Mapped pages"] += run.truth["ios"]
+    after["Unmapped pages"] += run.truth["unmaps"]
+    after["DMA read bytes"] += run.truth["bytes"]
+    after["Load operations"] += 3 * run.truth["ios"]  # doorbells and completions
+    return statistics(BASELINE, 301), statistics(after, 304)
+
+
 def outputs() -> dict[Path, str]:
     files: dict[Path, str] = {}
     for mode in ("strict", "lazy"):
         run = simulate(mode == "strict", seed=2022)
         files[OUT / ("s390-fio-zvm-%s.txt" % mode)] = "\n".join(trace(run)) + "\n"
+        before, after = snapshots(run)
+        files[OUT / ("s390-fio-zvm-%s.statistics-before" % mode)] = before
+        files[OUT / ("s390-fio-zvm-%s.statistics-after" % mode)] = after
         truth = dict(run.truth, mode=mode, jobs=JOBS, duration_ns=DURATION_NS)  # type: ignore[arg-type]
         files[OUT / ("s390-fio-zvm-%s.truth.json" % mode)] = json.dumps(truth, indent=2) + "\n"
     return files
