@@ -275,3 +275,80 @@ def test_debugfs_counters_say_what_the_trace_missed(tmp_path: Path) -> None:
     assert f"{trace}:1: not a line of the s390 PCI debugfs statistics file" in bad.output
     half = CliRunner().invoke(main, ["stats", str(trace), "--counters", str(before)])
     assert half.exit_code == 2 and "give two snapshots, BEFORE,AFTER" in half.output
+
+
+def log2_rows(values: list[int]) -> pl.LazyFrame:
+    """bpftrace hist() buckets of ``values``: [0], [1], [2, 4), [4, 8), ..."""
+    counts: dict[tuple[int, int], int] = {}
+    for v in values:
+        lo = 0 if v == 0 else 1 << (v.bit_length() - 1)
+        hi = 1 if v == 0 else lo * 2
+        counts[(lo, hi)] = counts.get((lo, hi), 0) + 1
+    rows = [
+        {
+            "file": "f",
+            "line": i,
+            "ts": 0,
+            "map": "@m",
+            "keys": [],
+            "func": "hist",
+            "lower": lo,
+            "upper": hi,
+            "count": c,
+        }
+        for i, ((lo, hi), c) in enumerate(sorted(counts.items()))
+    ]
+    return pl.LazyFrame(rows, schema=tracetool.events.RECORD_SCHEMAS["histograms"])
+
+
+@given(values=st.lists(st.integers(0, 10**7), min_size=1, max_size=300))
+@settings(max_examples=150, deadline=None)
+def test_bucket_percentile_bounds_hold_the_exact_value(values: list[int]) -> None:
+    from tracetool.stats import buckets
+
+    (row,) = buckets(log2_rows(values)).collect().to_dicts()
+    assert row["count"] == len(values)
+    assert row["min_lo"] <= min(values) and max(values) < row["max_hi"]
+    for name, q in QUANTILES.items():
+        exact = naive_quantile(values, q)
+        assert row[f"{name}_lo"] <= exact <= row[f"{name}_hi"], (name, exact, row)
+    mean = sum(values) / len(values)
+    assert row["mean_lo"] <= mean <= row["mean_hi"]
+
+
+def test_open_lhist_bucket_leaves_the_bound_unknown() -> None:
+    from tracetool.stats import buckets
+
+    rows = (
+        log2_rows([5, 6])
+        .collect()
+        .vstack(
+            pl.DataFrame(
+                [
+                    {
+                        "file": "f",
+                        "line": 9,
+                        "ts": 0,
+                        "map": "@m",
+                        "keys": [],
+                        "func": "hist",
+                        "lower": 100,
+                        "upper": None,
+                        "count": 8,
+                    }
+                ],
+                schema=tracetool.events.RECORD_SCHEMAS["histograms"],
+            )
+        )
+    )
+    (row,) = buckets(rows.lazy()).collect().to_dicts()
+    assert (row["p50_lo"], row["p50_hi"]) == (100, None)
+    assert row["mean_lo"] is None and row["open_buckets"] == 1
+
+
+def test_bpftrace_hist_of_a_sample() -> None:
+    trace = tracetool.parse(SAMPLES / "bpftrace" / "s390-rpcit-maps.txt")
+    (row,) = tracetool.stats(trace).buckets.collect().to_dicts()
+    assert (row["map"], row["count"], row["line"]) == ("@rpcit_ns", 340, 34)
+    # 27 + 125 = 152 values below 1024 ns, then 22 more: rank 170 is in [1024, 2048).
+    assert (row["p50_lo"], row["p50_hi"]) == (1024, 2048)

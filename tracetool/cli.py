@@ -463,6 +463,7 @@ def stats_command(
         "flush_paths": figures.flush_paths.collect(),
         "io": figures.io.collect(),
         "rates": figures.rates.collect(),
+        "buckets": figures.buckets.collect(),
     }
     if counter_specs:
         from tracetool.counters import parse_spec, reconcile_all

@@ -314,6 +314,34 @@ def stats_text(tables: dict[str, pl.DataFrame], by: Sequence[str] = ()) -> list[
             ],
         )
     )
+
+    def bounds(name: str) -> pl.Expr:
+        lo, hi = pl.col(f"{name}_lo"), pl.col(f"{name}_hi")
+        text = pl.format(
+            "[{}, {})", lo.cast(pl.String).fill_null("?"), hi.cast(pl.String).fill_null("?")
+        )
+        return text.alias(name)
+
+    sections.append(
+        (
+            "buckets",
+            "bpftrace histograms (percentiles as bucket bounds, in the map's unit)",
+            "map",
+            [
+                pl.format(
+                    "{}{}",
+                    "map",
+                    pl.when(pl.col("keys") != "")
+                    .then(pl.format("[{}]", "keys"))
+                    .otherwise(pl.lit("")),
+                ).alias("map"),
+                pl.col("count").alias("n"),
+                bounds("p50"),
+                bounds("p90"),
+                bounds("p99"),
+            ],
+        )
+    )
     sections.append(
         (
             "counters",

@@ -14,6 +14,10 @@ Everything is a polars aggregation over the timeline's ``spans`` or the ``events
                 (global or ranged, see ``_scoped``): count, failures, pages, latency
 ``io``          per block device: I/Os paired issue -> complete by device and sector,
                 IOPS and MB/s over the time they span, and their latency distribution
+``buckets``     per printed bpftrace ``hist()``/``lhist()`` map: the count and, since only
+                buckets are known, each percentile and the mean as bounds ``[lo, hi]``
+                that the exact value is guaranteed to lie within (null where an open
+                bucket, such as lhist's ``[max, ...)``, holds the rank)
 ``rates``       per time window and device: I/Os, IOPS, MB/s, RPCITs, global ones and
                 unmaps, and RPCITs per second (a window with nothing in it is a row of
                 zeros, not a missing row)
@@ -241,6 +245,50 @@ def durations(spans: pl.LazyFrame, ios: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def buckets(histograms: pl.LazyFrame) -> pl.LazyFrame:
+    """Distributions of bpftrace ``hist()``/``lhist()`` prints as bounds (see the module
+    doc). Percentile q of n values interpolates the values of ranks floor((n-1)q)+1 and
+    ceil((n-1)q)+1, so its bounds are the lower edge of the bucket holding the first
+    and the upper edge of the bucket holding the second."""
+    keys = ["file", "map", "keys", "ts", "func"]
+    ordered = histograms.sort(*keys, pl.col("lower").fill_null(-(2**62)))
+    n = pl.col("count").sum()
+    cum = pl.col("count").cum_sum()
+
+    def bound(q: float) -> list[pl.Expr]:
+        rank_lo = ((n - 1) * q).floor() + 1
+        rank_hi = ((n - 1) * q).ceil() + 1
+        name = next(k for k, v in QUANTILES.items() if v == q)
+        return [
+            pl.col("lower").filter(cum >= rank_lo).first().alias(f"{name}_lo"),
+            pl.col("upper").filter(cum >= rank_hi).first().alias(f"{name}_hi"),
+        ]
+
+    held = pl.col("count") > 0
+    figures = [
+        pl.col("line").min(),
+        n.alias("count"),
+        pl.col("lower").filter(held).first().alias("min_lo"),
+        pl.col("upper").filter(held).last().alias("max_hi"),
+        *(e for q in QUANTILES.values() for e in bound(q)),
+        ((pl.col("lower") * pl.col("count")).sum() / n).alias("mean_lo"),
+        ((pl.col("upper") * pl.col("count")).sum() / n).alias("mean_hi"),
+        (held & (pl.col("lower").is_null() | pl.col("upper").is_null()))
+        .sum()
+        .alias("open_buckets"),
+    ]
+    return (
+        ordered.group_by(keys, maintain_order=True)
+        .agg(figures)
+        .with_columns(
+            # An open bucket's edge is unknown, and so is any mean it enters.
+            pl.when(pl.col("open_buckets") == 0).then(pl.col("mean_lo", "mean_hi")),
+            keys=pl.col("keys").list.join(","),
+        )
+        .filter(pl.col("count") > 0)
+    )
+
+
 WINDOWS = 50  # a run is cut into this many windows unless told a width
 
 
@@ -350,6 +398,7 @@ class Stats:
     io: pl.LazyFrame
     rates: pl.LazyFrame
     durations: pl.LazyFrame
+    buckets: pl.LazyFrame
 
 
 def spans_and_ios(trace: Trace, era: EraChoice | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -388,4 +437,5 @@ def stats(
         io_of(ios.lazy()),
         rates(spans, ios, window_ns).lazy(),
         durations(lazy, ios.lazy()),
+        buckets(trace.table("histograms")),
     )
