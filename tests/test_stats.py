@@ -352,3 +352,50 @@ def test_bpftrace_hist_of_a_sample() -> None:
     assert (row["map"], row["count"], row["line"]) == ("@rpcit_ns", 340, 34)
     # 27 + 125 = 152 values below 1024 ns, then 22 more: rank 170 is in [1024, 2048).
     assert (row["p50_lo"], row["p50_hi"]) == (1024, 2048)
+
+
+def test_rpcits_are_counted_per_function_handle_period() -> None:
+    """Recovery re-enables the function with a new handle; a handle that comes back
+    after another one is a new period."""
+    from tracetool.stats import fh_periods
+
+    def io(t: int, fh: int, ret: int = 0) -> str:
+        ctx = "             fio-2300    [000] {}   700.{:06d}: "
+        return "".join(
+            ctx.format(flags, t + dt) + body + "\n"
+            for flags, dt, body in (
+                (
+                    ".....",
+                    0,
+                    "dmamap: (s390_dma_map_pages+0x0/0x280) dev=0x8f3a40c8 "
+                    'name="0004:00:00.0" size=0x1000',
+                ),
+                (
+                    "...1.",
+                    1,
+                    f"rpcit: (zpci_refresh_trans+0x0/0x110) fn=0x{fh:x}00000000 "
+                    "addr=0x100000000 range=0x1000",
+                ),
+                (
+                    "...1.",
+                    9,
+                    f"rpcit_r: (__dma_purge_tlb+0x7c/0x120 <- zpci_refresh_trans) ret={ret}",
+                ),
+                (
+                    ".....",
+                    10,
+                    "dmamap_r: (dma_map_page_attrs+0x9c/0x1a8 <- s390_dma_map_pages) "
+                    "ret=0x100000000",
+                ),
+            )
+        )
+
+    text = io(0, 0x80A00000) + io(20, 0x80A00000) + io(40, 0x80A10000, ret=-12)
+    text += io(60, 0x80A00000)
+    spans = tracetool.timeline(tracetool.parse_text(text).events).spans
+    periods = fh_periods(spans).collect()
+    assert periods.select("device", "period", "fh", "flushes", "failed").rows() == [
+        ("0004:00:00.0", 1, 0x80A00000, 2, 0),
+        ("0004:00:00.0", 2, 0x80A10000, 1, 1),
+        ("0004:00:00.0", 3, 0x80A00000, 1, 0),
+    ]

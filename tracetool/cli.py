@@ -461,6 +461,7 @@ def stats_command(
         "histogram": figures.histogram.collect(),
         "flushes": figures.flushes.collect(),
         "flush_paths": figures.flush_paths.collect(),
+        "fh_periods": figures.fh_periods.collect(),
         "io": figures.io.collect(),
         "rates": figures.rates.collect(),
         "buckets": figures.buckets.collect(),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from tracetool.devices import hex_str
 from tracetool.events import ACCOUNTING_KINDS, Trace
 
 if TYPE_CHECKING:
@@ -278,6 +279,21 @@ def stats_text(tables: dict[str, pl.DataFrame], by: Sequence[str] = ()) -> list[
                 pl.col("pages"),
                 _us("mean").alias("mean"),
                 _us("p99").alias("p99"),
+            ],
+        ),
+        (
+            "fh_periods",
+            "RPCITs per function-handle period (a new handle after re-enable)",
+            "device",
+            [
+                pl.col("device"),
+                pl.col("period"),
+                hex_str(pl.col("fh")).alias("fh"),
+                pl.col("flushes"),
+                pl.col("global"),
+                pl.col("failed"),
+                seconds(pl.col("first_ts")).alias("first"),
+                seconds(pl.col("last_ts")).alias("last"),
             ],
         ),
         (

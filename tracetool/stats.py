@@ -10,6 +10,9 @@ Everything is a polars aggregation over the timeline's ``spans`` or the ``events
 ``flushes``     per device: RPCITs (``zpci_refresh_trans`` calls), global ones, failed
                 ones (a non-zero return), their rate over the time they span, the unmaps
                 seen and unmaps per flush (how much a lazy scheme batched)
+``fh_periods``  per device and function-handle period (the handle changes when the
+                function is re-enabled, after recovery): RPCITs, global and failed
+                ones, and when the period's first and last RPCIT were
 ``flush_paths`` per device, calling function (the kretprobe's return site) and scope
                 (global or ranged, see ``_scoped``): count, failures, pages, latency
 ``io``          per block device: I/Os paired issue -> complete by device and sector,
@@ -132,6 +135,27 @@ def flush_paths(spans: pl.LazyFrame) -> pl.LazyFrame:
             p99=dur.quantile(0.99, interpolation="linear"),
         )
         .sort("device", "scope", "caller", nulls_last=True)
+    )
+
+
+def fh_periods(spans: pl.LazyFrame) -> pl.LazyFrame:
+    """RPCITs per device and function-handle period (see the module doc): a period runs
+    from an RPCIT with a new handle to the last one before the handle changes again, so
+    a handle that comes back after another one starts a new period."""
+    scoped = _scoped(spans).filter(pl.col("fh").is_not_null()).sort("device", "start_ts")
+    changed = (pl.col("fh") != pl.col("fh").shift(1)).fill_null(True)
+    failed = pl.col("ret").is_not_null() & (pl.col("ret") != 0)
+    return (
+        scoped.with_columns(period=changed.cum_sum().over("device"))
+        .group_by("device", "period", "fh")
+        .agg(
+            flushes=pl.len(),
+            **{"global": (pl.col("scope") == "global").sum()},
+            failed=failed.sum(),
+            first_ts=pl.col("start_ts").min(),
+            last_ts=pl.col("start_ts").max(),
+        )
+        .sort("device", "period")
     )
 
 
@@ -395,6 +419,7 @@ class Stats:
     histogram: pl.LazyFrame
     flushes: pl.LazyFrame
     flush_paths: pl.LazyFrame
+    fh_periods: pl.LazyFrame
     io: pl.LazyFrame
     rates: pl.LazyFrame
     durations: pl.LazyFrame
@@ -434,6 +459,7 @@ def stats(
         histogram(lazy, by),
         flushes(lazy),
         flush_paths(lazy),
+        fh_periods(lazy),
         io_of(ios.lazy()),
         rates(spans, ios, window_ns).lazy(),
         durations(lazy, ios.lazy()),

@@ -57,6 +57,7 @@ SPANS_SCHEMA = pl.Schema(
         "lockset": pl.List(pl.String()),
         "ret": pl.Int64(),
         "domain": pl.UInt64(),
+        "fh": pl.UInt64(),  # the function handle a call named (RPCIT: fn >> 32)
         # iommu map/unmap: the IOVA range [iova, iova + size); RPCIT: the range flushed
         "iova": pl.UInt64(),
         "size": pl.UInt64(),
