@@ -7,8 +7,6 @@ Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage/input/internal er
 from __future__ import annotations
 
 import functools
-import json
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -142,21 +140,6 @@ tables_format_option = click.option(
     show_default=True,
     help="Output: tables that fit 80 columns, or JSON with every column.",
 )
-
-
-DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
-
-
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    """``100ms``, ``250us``, ``1s`` or ``5000ns`` as integer nanoseconds."""
-    if value is None:
-        return None
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ns|us|µs|ms|s)\s*", value)
-    if not m or float(m.group(1)) <= 0:
-        raise click.BadParameter(
-            f"{value!r} is not a duration; give a number and a unit: 100ms, 250us, 1s, 5000ns"
-        )
-    return max(1, round(float(m.group(1)) * DURATION_UNITS[m.group(2)]))
 
 
 def _emit(doc: str, output: Path | None) -> None:
@@ -389,197 +372,6 @@ def check(
     sys.exit(report.exit_code(result.findings, fail_on))
 
 
-STATS_BY = ("device", "cpu", "comm", "pid", "file", "window")
-
-
-@main.command(name="stats")
-@input_args
-@input_format_option
-@click.option(
-    "--by",
-    "by",
-    default="",
-    metavar="COLUMNS",
-    help=f"Also group latencies by these span columns (comma-separated: {', '.join(STATS_BY)}).",
-)
-@click.option(
-    "--window",
-    "window_ns",
-    callback=_duration,
-    metavar="DURATION",
-    help="Width of the windows of the rates table and of --by window (100ms, 250us); "
-    "default: a 50th of the run. Shows the rates in the table output.",
-)
-@click.option(
-    "--counters",
-    "counter_specs",
-    multiple=True,
-    metavar="[DEVICE=]BEFORE,AFTER",
-    help="Snapshots of /sys/kernel/debug/pci/DEVICE/statistics taken before and after the "
-    "trace: reconcile the kernel's RPCIT and page counters with the trace (repeatable).",
-)
-@html_option
-@tables_format_option
-@output_option
-@kernel_option
-@offset_option
-@cache_option
-@errors
-def stats_command(
-    inputs: tuple[str, ...],
-    fmt: str | None,
-    by: str,
-    window_ns: int | None,
-    counter_specs: tuple[str, ...],
-    html_out: Path | None,
-    out_format: str,
-    output: Path | None,
-    kernel: str | None,
-    offsets: dict[str, float],
-    no_cache: bool,
-) -> None:
-    """Latency distributions of every traced call kind (count, mean, p50/p90/p99/p99.9,
-    max; log2 histograms in JSON), RPCIT flush accounting per device (flushes, global
-    and failed ones, rate, unmaps per flush, calling functions), block I/O (IOPS, MB/s,
-    latency) and, per time window, IOPS and RPCIT rates.
-
-    \b
-    Example:
-      tracetool stats samples/ftrace/s390-rpcit-flush.txt
-      tracetool stats samples/flush/s390-fio-zvm-lazy.txt --window 2ms
-      tracetool stats trace.txt --by device --format json -o stats.json
-    """
-    columns = [c.strip() for c in by.split(",") if c.strip()]
-    for column in columns:
-        if column not in STATS_BY:
-            raise Failure(str(UnknownName("--by column", column, STATS_BY)))
-    era = era_from_version(kernel) if kernel else None
-    trace = _parse_with_progress(list(inputs), fmt, use_cache=not no_cache, offsets=offsets)
-    figures = tracetool.stats(trace, columns, era, window_ns)
-    tables = {
-        "latency": figures.latency.collect(),
-        "histogram": figures.histogram.collect(),
-        "flushes": figures.flushes.collect(),
-        "flush_paths": figures.flush_paths.collect(),
-        "fh_periods": figures.fh_periods.collect(),
-        "io": figures.io.collect(),
-        "rates": figures.rates.collect(),
-        "buckets": figures.buckets.collect(),
-    }
-    if counter_specs:
-        from tracetool.counters import parse_spec, reconcile_all
-        from tracetool.stats import _scoped, spans_and_ios
-
-        specs = [parse_spec(spec) for spec in counter_specs]
-        spans, _ = spans_and_ios(trace, era)
-        scoped = _scoped(spans.lazy()).collect()
-        tables["counters"] = reconcile_all(spans, scoped, specs)
-    if html_out:
-        from tracetool.pages import stats_page
-
-        tables["durations"] = figures.durations.collect()
-        html_out.write_text(stats_page(tables, list(inputs)), encoding="utf-8")
-        click.echo(f"wrote {html_out}", err=True)
-        del tables["durations"]
-    if out_format == "json":
-        doc = json.dumps({k: v.to_dicts() for k, v in tables.items()}, indent=2) + "\n"
-    else:
-        shown = tables if window_ns else {k: v for k, v in tables.items() if k != "rates"}
-        doc = "\n".join(render.stats_text(shown, columns)) + "\n"
-    _emit(doc, output)
-
-
-@main.command(name="diff")
-@click.argument("run_a", metavar="A")
-@click.argument("run_b", metavar="B")
-@input_format_option
-@click.option(
-    "--window",
-    "window_ns",
-    callback=_duration,
-    metavar="DURATION",
-    help="Window the rates are resampled by (100ms, 250us); default: a 50th of the longer run.",
-)
-@click.option(
-    "--replicates",
-    type=click.IntRange(100, 100_000),
-    default=2000,
-    show_default=True,
-    help="Bootstrap replicates per figure.",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resampling.")
-@html_option
-@tables_format_option
-@output_option
-@kernel_option
-@rules_option
-@cache_option
-@errors
-def diff_command(
-    run_a: str,
-    run_b: str,
-    fmt: str | None,
-    window_ns: int | None,
-    replicates: int,
-    seed: int,
-    html_out: Path | None,
-    out_format: str,
-    output: Path | None,
-    kernel: str | None,
-    rule_dirs: tuple[str, ...],
-    no_cache: bool,
-) -> None:
-    """Compare run B with run A (say strict and lazy flushing): for IOPS, MB/s, RPCIT
-    rates, RPCITs per I/O, unmaps per RPCIT and the p50/p90/p99/mean of every latency,
-    the value in each run, the ratio B/A and its 95 % bootstrap interval; a two-sample
-    test per distribution; and which rule findings appeared, vanished or persisted.
-
-    \b
-    Example:
-      tracetool diff samples/flush/s390-fio-zvm-strict.txt samples/flush/s390-fio-zvm-lazy.txt
-      tracetool diff strict.txt lazy.txt --window 100ms --format json -o diff.json
-    """
-    from tracetool.diff import compare
-
-    era = era_from_version(kernel) if kernel else None
-    runs = [_parse_with_progress([p], fmt, use_cache=not no_cache) for p in (run_a, run_b)]
-    cmp = compare(
-        runs[0],
-        runs[1],
-        window_ns=window_ns,
-        replicates=replicates,
-        seed=seed,
-        rule_dirs=rule_dirs,
-        era=era,
-    )
-    if html_out:
-        from tracetool.pages import diff_page
-
-        html_out.write_text(diff_page(cmp, run_a, run_b), encoding="utf-8")
-        click.echo(f"wrote {html_out}", err=True)
-    if out_format == "json":
-        doc = (
-            json.dumps(
-                {
-                    "a": run_a,
-                    "b": run_b,
-                    "level": cmp.level,
-                    "replicates": cmp.replicates,
-                    "seed": cmp.seed,
-                    "window_ns": cmp.window_ns,
-                    "metrics": cmp.metrics.to_dicts(),
-                    "tests": cmp.tests.to_dicts(),
-                    "findings": cmp.findings.to_dicts(),
-                },
-                indent=2,
-            )
-            + "\n"
-        )
-    else:
-        doc = "\n".join(render.diff_text(cmp, run_a, run_b)) + "\n"
-    _emit(doc, output)
-
-
 @main.group(name="list")
 def list_() -> None:
     """List what tracetool knows: formats, rules, or the events in an input."""
@@ -759,6 +551,9 @@ def cache_dir() -> None:
     """Print where the cache lives."""
     click.echo(str(cache.directory()))
 
+
+# The figures commands (stats, diff) live in their own module; importing it registers them.
+from tracetool import cli_figures  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
