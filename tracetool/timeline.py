@@ -309,19 +309,27 @@ def _instants(events: pl.LazyFrame) -> pl.LazyFrame:
 
 def _bound_ends(rows: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
     """Fill unknown ends with the task's next event and unknown starts with its previous
-    one (``exact`` is already false for them)."""
+    one (``exact`` is already false for them). Only those rows are joined with the event
+    stream: in a trace of paired probes that is few or none."""
+    rows = rows.with_row_index("_order")
+    need = pl.col("end_ts").is_null() | pl.col("start_ts").is_null()
     stream = events.select("file", task_key(), "line", "ts").drop_nulls("ts")
     nxt = stream.rename({"line": "n_line", "ts": "n_ts"})
-    rows = in_task(rows, nxt, "last_line", "n_line", "forward")
-    rows = in_task(rows, stream.rename({"line": "p_line", "ts": "p_ts"}), "start_line", "p_line")
+    todo = in_task(rows.filter(need), nxt, "last_line", "n_line", "forward")
+    todo = in_task(todo, stream.rename({"line": "p_line", "ts": "p_ts"}), "start_line", "p_line")
     last_ts = events.group_by("file").agg(f_last=pl.col("ts").max())
-    return (
-        rows.join(last_ts, on="file", how="left")
+    bounded = (
+        todo.join(last_ts, on="file", how="left")
         .with_columns(
             end_ts=pl.coalesce("end_ts", "n_ts", "f_last"),
             start_ts=pl.coalesce("start_ts", "p_ts", "end_ts"),
         )
         .drop("n_line", "n_ts", "p_line", "p_ts", "f_last")
+    )
+    return (
+        pl.concat([rows.filter(~need), bounded], how="vertical_relaxed")
+        .sort("_order")
+        .drop("_order")
     )
 
 
