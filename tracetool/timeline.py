@@ -310,26 +310,21 @@ def _instants(events: pl.LazyFrame) -> pl.LazyFrame:
 def _bound_ends(rows: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
     """Fill unknown ends with the task's next event and unknown starts with its previous
     one (``exact`` is already false for them). Only those rows are joined with the event
-    stream: in a trace of paired probes that is few or none."""
+    stream, and only their keys: in a trace of paired probes that is few or none."""
     rows = rows.with_row_index("_order")
     need = pl.col("end_ts").is_null() | pl.col("start_ts").is_null()
+    todo = rows.filter(need).select("_order", "file", "task", "last_line", "start_line")
     stream = events.select("file", task_key(), "line", "ts").drop_nulls("ts")
     nxt = stream.rename({"line": "n_line", "ts": "n_ts"})
-    todo = in_task(rows.filter(need), nxt, "last_line", "n_line", "forward")
+    todo = in_task(todo, nxt, "last_line", "n_line", "forward")
     todo = in_task(todo, stream.rename({"line": "p_line", "ts": "p_ts"}), "start_line", "p_line")
     last_ts = events.group_by("file").agg(f_last=pl.col("ts").max())
-    bounded = (
-        todo.join(last_ts, on="file", how="left")
-        .with_columns(
-            end_ts=pl.coalesce("end_ts", "n_ts", "f_last"),
-            start_ts=pl.coalesce("start_ts", "p_ts", "end_ts"),
-        )
-        .drop("n_line", "n_ts", "p_line", "p_ts", "f_last")
-    )
+    bounds = todo.join(last_ts, on="file", how="left").select("_order", "n_ts", "p_ts", "f_last")
+    end = pl.coalesce("end_ts", "n_ts", "f_last")
     return (
-        pl.concat([rows.filter(~need), bounded], how="vertical_relaxed")
-        .sort("_order")
-        .drop("_order")
+        rows.join(bounds, on="_order", how="left", maintain_order="left")
+        .with_columns(end_ts=end, start_ts=pl.coalesce("start_ts", "p_ts", end))
+        .drop("_order", "n_ts", "p_ts", "f_last")
     )
 
 
@@ -591,11 +586,13 @@ def timeline(
     else:
         eras = dict.fromkeys(files, era)
     events = events.drop("stack")
-    rows = pl.concat(
+    # Collected once: _bound_ends reads the rows twice, and a lazy plan would build the
+    # calls twice.
+    found = pl.concat(
         [_probe_calls(events), _graph_calls(events), _function_calls(events), _instants(events)],
         how="diagonal_relaxed",
-    )
-    rows = _bound_ends(rows, events).with_row_index("rid").collect().lazy()
+    ).collect()
+    rows = _bound_ends(found.lazy(), events).with_row_index("rid").collect().lazy()
     rows = attribute(keys(rows).drop("kv")).with_columns(
         iova=pl.coalesce("iova", "flush_addr"), size=pl.coalesce("size", "flush_range")
     )
