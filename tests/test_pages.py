@@ -105,3 +105,13 @@ def test_cdf_points_are_thinned_but_keep_both_ends() -> None:
     assert points["value"].is_sorted() and points["p"].is_sorted()
     assert points.row(0) == ("a", 1, 1 / n)
     assert points.row(-1) == ("a", n, 1.0)
+
+
+def test_stats_page_of_a_bpftrace_capture_draws_its_histograms(tmp_path: Path) -> None:
+    out = tmp_path / "bpf.html"
+    sample = SAMPLES / "bpftrace" / "s390-rpcit-maps.txt"
+    result = CliRunner().invoke(main, ["stats", str(sample), "--html", str(out), "--no-cache"])
+    assert result.exit_code == 0, result.output
+    dom = browser_dom(out, tmp_path)
+    assert drawn_plots(dom) == 1
+    assert "[1024, 2048)" in dom  # a bucket on the category axis

@@ -132,10 +132,13 @@ def stats_command(
     if html_out:
         from tracetool.pages import stats_page
 
-        tables["durations"] = figures.durations.collect()
-        html_out.write_text(stats_page(tables, list(inputs)), encoding="utf-8")
+        page = {
+            **tables,
+            "durations": figures.durations.collect(),
+            "bpftrace_histograms": trace.table("histograms").collect(),
+        }
+        html_out.write_text(stats_page(page, list(inputs)), encoding="utf-8")
         click.echo(f"wrote {html_out}", err=True)
-        del tables["durations"]
     if out_format == "json":
         doc = json.dumps({k: v.to_dicts() for k, v in tables.items()}, indent=2) + "\n"
     else:

@@ -159,6 +159,33 @@ def rate_figure(rates: Sequence[tuple[str, pl.DataFrame]], column: str, title: s
     return fig
 
 
+def bucket_figure(hist: pl.DataFrame) -> go.Figure:
+    """bpftrace ``hist()``/``lhist()`` prints as bars, one trace per map and keys (its
+    last print), buckets in order; an open bucket shows ``...`` for its unknown edge."""
+    last = hist.filter(pl.col("ts") == pl.col("ts").max().over("file", "map", "keys"))
+    label = pl.format(
+        "[{}, {})",
+        pl.col("lower").cast(pl.String).fill_null("..."),
+        pl.col("upper").cast(pl.String).fill_null("..."),
+    )
+    fig = go.Figure()
+    groups = last.with_columns(
+        name=pl.format("{}{}", "map", pl.col("keys").list.join(",")), bucket=label
+    ).group_by("file", "map", "keys", maintain_order=True)
+    for _, rows in groups:
+        fig.add_trace(
+            go.Bar(
+                x=[esc(b) for b in rows["bucket"]],
+                y=rows["count"].to_list(),
+                name=esc(rows["name"][0]),
+            )
+        )
+    fig.update_layout(barmode="group", height=360, margin={"t": 20})
+    fig.update_xaxes(title_text="bucket (the map's unit)", type="category")
+    fig.update_yaxes(title_text="count")
+    return fig
+
+
 def stats_page(tables: dict[str, pl.DataFrame], inputs: Sequence[str]) -> str:
     """The ``stats --html`` report."""
     rates = tables["rates"]
@@ -178,13 +205,18 @@ def stats_page(tables: dict[str, pl.DataFrame], inputs: Sequence[str]) -> str:
         sections.append(("Latency histograms", histogram_figure(tables["histogram"])))
     if tables["durations"].height:
         sections.append(("Latency CDFs", cdf_figure(tables["durations"])))
+    hist = tables.get("bpftrace_histograms")
+    if hist is not None and hist.height:
+        sections.append(("bpftrace histograms", bucket_figure(hist)))
     if rates.height:
         sections.append(
             ("RPCITs per second", rate_figure([("", rates)], "flushes_per_s", "RPCITs/s"))
         )
         sections.append(("IOPS", rate_figure([("", rates)], "iops", "IOPS")))
     if not sections:
-        sections.append(("Nothing to show", "no timed calls, RPCITs or block I/O in the inputs"))
+        sections.append(
+            ("Nothing to show", "no timed calls, RPCITs, block I/O or histograms in the inputs")
+        )
     return page("tracetool stats", meta, sections)
 
 
