@@ -159,8 +159,33 @@ def fh_periods(spans: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def unmaps(spans: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per unmap: the DMA-API unmap calls, and the ``iommu:unmap`` tracepoints
+    that did not fire inside one of them. From v6.7 ``iommu_dma_unmap_page`` fires the
+    tracepoint itself, so counting both would count that unmap twice; an unmap through
+    the IOMMU API (VFIO) fires only the tracepoint."""
+    calls = spans.filter(pl.col("kind") == "dma_unmap")
+    points = spans.filter(pl.col("kind") == "iommu_unmap")
+    enclosing = calls.select(
+        "file", "pid", call_ts=pl.col("start_ts"), call_end=pl.col("end_ts")
+    ).sort("call_ts")
+    alone = (
+        points.sort("start_ts")
+        .join_asof(
+            enclosing, left_on="start_ts", right_on="call_ts", by=["file", "pid"],
+            strategy="backward", check_sortedness=False,
+        )
+        .filter(pl.col("call_end").is_null() | (pl.col("call_end") < pl.col("start_ts")))
+        .drop("call_ts", "call_end")
+    )
+    return pl.concat([calls, alone], how="vertical_relaxed")
+
+
 def flushes(spans: pl.LazyFrame) -> pl.LazyFrame:
     """RPCIT accounting per device (see the module doc)."""
+    spans = pl.concat(
+        [spans.filter(pl.col("kind").is_in(FLUSH_KINDS)), unmaps(spans)], how="vertical_relaxed"
+    )
     is_flush = pl.col("kind").is_in(FLUSH_KINDS)
     is_unmap = pl.col("kind").is_in(UNMAP_KINDS)
     failed = is_flush & pl.col("ret").is_not_null() & (pl.col("ret") != 0)
@@ -371,7 +396,7 @@ def window_counts(spans: pl.DataFrame, ios: pl.DataFrame, g: Grid) -> pl.DataFra
         scoped.filter(pl.col("scope") == "global").select(
             w=g.window("start_ts"), what=pl.lit("global"), group=dev
         ),
-        spans.filter(pl.col("kind").is_in(UNMAP_KINDS)).select(
+        unmaps(spans.lazy()).collect().select(
             w=g.window("start_ts"), what=pl.lit("unmaps"), group=dev
         ),
     ]

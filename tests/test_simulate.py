@@ -1,0 +1,179 @@
+"""The simulator: deterministic bytes, clean parses, ground truth that round-trips
+through the parser and stats, and the calibration of docs/domain.md section 9.3."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import tracetool
+from tracetool.cli import main
+from tracetool.errors import InputError
+from tracetool.simulate import DmaOptions, dma_model, simulate_dma
+from tracetool.simulate import costs as costs_mod
+from tracetool.simulate.dma import SCHEMES
+
+SMALL = {"duration_ms": 6.0, "jobs": 4, "iodepth": 4, "aperture_mb": 1}
+
+
+def write(tmp_path: Path, name: str = "run.txt", **kw: object) -> tuple[Path, dict[str, object]]:
+    out = tmp_path / name
+    simulate_dma(DmaOptions(**{**SMALL, **kw}), out)  # type: ignore[arg-type]
+    return out, json.loads(out.with_name(out.name + ".truth.json").read_text())
+
+
+def test_same_seed_same_bytes(tmp_path: Path) -> None:
+    a, _ = write(tmp_path, "a.txt", scheme="fq-percpu", seed=7)
+    b, _ = write(tmp_path, "b.txt", scheme="fq-percpu", seed=7)
+    c, _ = write(tmp_path, "c.txt", scheme="fq-percpu", seed=8)
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_bytes() != c.read_bytes()
+    assert not list(tmp_path.glob("*.part"))
+
+
+@pytest.mark.parametrize("env", ["lpar", "zvm"])
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_truth_round_trips(tmp_path: Path, scheme: str, env: str) -> None:
+    """Every scheme parses with no diagnostic, and what stats recovers from the trace
+    equals what the model did: I/Os, RPCITs by scope and by caller, unmaps."""
+    out, truth = write(tmp_path, scheme=scheme, env=env)
+    trace = tracetool.parse(out, use_cache=False)
+    assert trace.diagnostics.collect().height == 0
+    header = out.read_text().splitlines()[2]
+    n = truth["events"]
+    assert header == f"# entries-in-buffer/entries-written: {n}/{n}   #P:4"
+    assert trace.events.collect().height == n
+    s = truth["summary"]
+    figures = tracetool.stats(trace)
+    (io,) = figures.io.collect().to_dicts()
+    assert io["ios"] == s["ios"]
+    flushes = figures.flushes.collect().to_dicts()
+    if s["rpcit"] == 0:
+        assert flushes == []
+        return
+    (flush,) = flushes
+    assert flush["device"] == "0004:00:00.0"
+    assert (flush["flushes"], flush["global"], flush["unmaps"]) == (
+        s["rpcit"],
+        s["rpcit_global"],
+        s["unmaps"],
+    )
+    by_caller: dict[str, int] = {}
+    for row in figures.flush_paths.collect().to_dicts():
+        by_caller[row["caller"]] = by_caller.get(row["caller"], 0) + row["flushes"]
+    assert by_caller == s["rpcit_by_caller"]
+    # Each flush the sidecar lists is one RPCIT span with its start, end and range.
+    spans = tracetool.timeline(trace.events).spans.filter(kind="flush").collect()
+    # The trace has microseconds, rounded as ns2usecs() rounds.
+    got = sorted(
+        (a // 1000, b // 1000, c)
+        for a, b, c in zip(spans["start_ts"], spans["end_ts"], spans["size"], strict=True)
+    )
+    want = sorted(((f[0] + 500) // 1000, (f[1] + 500) // 1000, f[6]) for f in truth["flushes"])
+    assert got == want
+
+
+def test_lazy_wraps_flush_globally(tmp_path: Path) -> None:
+    """With a 1 MiB aperture (256 pages) the lazy scheme wraps and flushes the whole
+    aperture from dma_alloc_address; strict never does."""
+    _, lazy = write(tmp_path, "lazy.txt", scheme="s390-lazy")
+    _, strict = write(tmp_path, "strict.txt", scheme="s390-strict")
+    ios = lazy["summary"]["ios"]
+    assert lazy["summary"]["rpcit_global"] == ios // 256
+    assert lazy["summary"]["rpcit_by_caller"]["dma_alloc_address"] == ios // 256
+    assert strict["summary"]["rpcit_global"] == 0
+    assert strict["summary"]["rpcit"] == 2 * strict["summary"]["ios"]
+
+
+def test_flush_queue_fills(tmp_path: Path) -> None:
+    _, truth = write(tmp_path, scheme="fq-single", fq_size=50, fq_timeout_ms=1000.0)
+    s = truth["summary"]
+    assert s["rpcit_global"] == s["unmaps"] // 50
+    assert s["rpcit_by_caller"]["s390_iommu_flush_iotlb_all"] == s["unmaps"] // 50
+
+
+def test_flush_queue_timer(tmp_path: Path) -> None:
+    """A queue that never fills is flushed by its timer, in softirq context."""
+    out, truth = write(tmp_path, scheme="fq-single", fq_size=1 << 20, fq_timeout_ms=1.0)
+    assert truth["summary"]["rpcit_global"] >= 4
+    timers = [line for line in out.read_text().splitlines() if "fqtimeout:" in line]
+    assert len(timers) == truth["summary"]["rpcit_global"]
+    assert all(" ..s1. " in line for line in timers)
+
+
+# --- calibration (docs/domain.md section 9.3) ------------------------------------------
+
+CAL = {"duration_ms": 1000.0}
+
+
+@pytest.fixture(scope="module")
+def zvm_lazy_iops() -> float:
+    return float(dma_model(DmaOptions(scheme="s390-lazy", env="zvm", **CAL))["iops"])
+
+
+@pytest.mark.parametrize(
+    ("kw", "ratio"),
+    [
+        ({"scheme": "s390-strict"}, 0.5),  # lazy ~2x strict
+        ({"scheme": "fq-single", "fq_size": 32768, "fq_timeout_ms": 4000.0}, 0.91),
+        ({"scheme": "fq-single", "fq_size": 8192, "fq_timeout_ms": 100.0}, 0.76),
+    ],
+)
+def test_calibration_zvm(zvm_lazy_iops: float, kw: dict[str, object], ratio: float) -> None:
+    iops = dma_model(DmaOptions(env="zvm", **CAL, **kw))["iops"]  # type: ignore[arg-type]
+    assert iops / zvm_lazy_iops == pytest.approx(ratio, rel=0.10)
+
+
+def test_calibration_default_per_cpu_queue(zvm_lazy_iops: float) -> None:
+    iops = dma_model(DmaOptions(scheme="fq-percpu", env="zvm", **CAL))["iops"]
+    assert iops / zvm_lazy_iops < 0.08
+
+
+def test_calibration_lpar_queue_matches_lazy() -> None:
+    opts = {"env": "lpar", "duration_ms": 60.0}
+    lazy = dma_model(DmaOptions(scheme="s390-lazy", **opts))["iops"]  # type: ignore[arg-type]
+    for scheme in ("fq-percpu", "fq-single"):
+        iops = dma_model(DmaOptions(scheme=scheme, **opts))["iops"]  # type: ignore[arg-type]
+        assert iops / lazy == pytest.approx(1.0, rel=0.10)
+
+
+# --- cost table and CLI -------------------------------------------------------------------
+
+
+def test_cost_table_errors_name_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "costs.toml"
+    text = costs_mod.DEFAULT.read_text().replace("rpcit_ns = 7_000", "rpcit_nss = 7_000")
+    bad.write_text(text)
+    with pytest.raises(
+        InputError, match=r"costs.toml \[env.zvm\]: missing rpcit_ns; unknown rpcit_nss"
+    ):
+        costs_mod.load(bad)
+    bad.write_text("[workload\n")
+    with pytest.raises(InputError, match="not valid TOML"):
+        costs_mod.load(bad)
+
+
+def test_a_changed_cost_table_changes_the_run(tmp_path: Path) -> None:
+    cheap = tmp_path / "cheap.toml"
+    cheap.write_text(costs_mod.DEFAULT.read_text().replace("rpcit_ns = 7_000", "rpcit_ns = 700"))
+    opts = DmaOptions(scheme="s390-strict", duration_ms=20.0)
+    base = dma_model(opts)["iops"]
+    faster = dma_model(opts, costs_mod.load(cheap))["iops"]
+    assert faster > 2 * base
+
+
+def test_cli_writes_trace_and_truth(tmp_path: Path) -> None:
+    out = tmp_path / "t.txt"
+    result = CliRunner().invoke(
+        main, ["simulate", "dma", "--scheme", "dma-strict", "--duration", "3ms", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    truth = json.loads((tmp_path / "t.txt.truth.json").read_text())
+    assert truth["kernel"] == "v6.7" and truth["options"]["scheme"] == "dma-strict"
+    assert "RPCITs" in result.output
+    bad = CliRunner().invoke(main, ["simulate", "dma", "--env", "lapr", "-o", str(out)])
+    assert bad.exit_code == 2
+    assert "no environment 'lapr'" in bad.output
