@@ -8,12 +8,14 @@ import click
 
 from tracetool.cli import Failure, errors, main
 from tracetool.cli_figures import _duration
-from tracetool.simulate import DmaOptions, simulate_dma
+from tracetool.simulate import FORMATS, DmaOptions, RaceOptions, simulate_dma, simulate_race
 from tracetool.simulate import costs as costs_mod
 from tracetool.simulate.dma import SCHEMES
+from tracetool.simulate.race import ERAS
 from tracetool.simulate.writers import WRITERS
 
-SCENARIOS = ("dma",)
+RACE = "deconfigure-during-vfio-init"
+SCENARIOS = ("dma", RACE)
 
 
 @main.command(name="simulate")
@@ -108,6 +110,21 @@ SCENARIOS = ("dma",)
     help="Flush-queue timer (fq-*; default 10ms per CPU, 1s single).",
 )
 @click.option(
+    "--era",
+    type=click.Choice(ERAS),
+    default="v6.0",
+    show_default=True,
+    help=f"Kernel era ({RACE}): v6.0 races; the dma_domain_lock patch serializes; "
+    "v6.1 orders release after QEMU's detach; v6.5 holds the group mutex.",
+)
+@click.option(
+    "--devices",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help=f"zPCI functions, each with its own QEMU ({RACE}).",
+)
+@click.option(
     "--costs",
     "costs_path",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -129,6 +146,8 @@ def simulate_command(
     aperture_mb: int,
     fq_size: int | None,
     fq_timeout_ns: int | None,
+    era: str,
+    devices: int,
     costs_path: Path | None,
 ) -> None:
     """Run a seeded model of the s390 IOMMU/DMA code paths and write what a kernel
@@ -136,13 +155,30 @@ def simulate_command(
 
     \b
     Scenarios:
-      dma   fio-like 4 KiB NVMe reads through the DMA API under one flush scheme
+      dma                           fio-like 4 KiB NVMe reads through the DMA API
+                                    under one flush scheme (--scheme, --env)
+      deconfigure-during-vfio-init  a PEC 0x303 deconfigure while QEMU attaches the
+                                    device (--era); as dmesg, a WARN it causes
+                                    comes with the panic's ftrace dump
     \b
     Example:
       tracetool simulate dma --scheme s390-strict --env zvm -o strict.txt
       tracetool simulate dma --scheme fq-single --fq-size 8192 --fq-timeout 100ms -o fq.txt
       tracetool stats strict.txt
+      tracetool simulate deconfigure-during-vfio-init --era v6.0 --seed 1 -o race.txt
     """
+    if fmt not in FORMATS["race" if scenario == RACE else scenario]:
+        known = ", ".join(FORMATS["race" if scenario == RACE else scenario])
+        raise Failure(f"the {scenario} scenario cannot be written as {fmt}; choose {known}")
+    where = truth or output.with_name(output.name + ".truth.json")
+    if scenario == RACE:
+        race = simulate_race(RaceOptions(era=era, devices=devices, seed=seed), output, fmt, truth)
+        click.echo(
+            f"wrote {output} ({race['era']}: {race['overlaps']} overlap(s), "
+            f"{race['warns']} WARN(s), {race['lock_holds']} lock hold(s)) and {where}",
+            err=True,
+        )
+        return
     table = costs_mod.load(costs_path)
     table.env(env)  # an unknown environment fails before anything is written
     if (fq_size is not None or fq_timeout_ns is not None) and not scheme.startswith("fq-"):
@@ -159,7 +195,6 @@ def simulate_command(
         fq_timeout_ms=fq_timeout_ns / 1e6 if fq_timeout_ns is not None else None,
     )
     summary = simulate_dma(opts, output, fmt, table, truth)
-    where = truth or output.with_name(output.name + ".truth.json")
     iops = summary["iops"] or 0.0
     click.echo(
         f"wrote {output} ({summary['ios']} I/Os, {iops:,.0f} IOPS, {summary['rpcit']} RPCITs, "

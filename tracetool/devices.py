@@ -354,6 +354,10 @@ def attribute(rows: pl.LazyFrame) -> pl.LazyFrame:
     rows = _resolve_nested(rows).collect().lazy()
     rows = _resolve_by_keys(rows, _learned(rows).collect().lazy()).collect().lazy()
     rows = _resolve_by_domain(_instant_domains(rows).collect().lazy()).collect().lazy()
+    # A call placed by its domain (VFIO's s390_iommu_map) passes its device on to what
+    # ran inside it (the RPCIT of s390_iommu_update_trans), and their keys spread.
+    rows = _resolve_nested(rows).collect().lazy()
+    rows = _resolve_by_keys(rows, _learned(rows).collect().lazy()).collect().lazy()
     # No name anywhere: the key itself identifies the device within its lifetime.
     own = pl.coalesce(
         pl.format("dev@{}", hex_str(pl.col("dev"))),

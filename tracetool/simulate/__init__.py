@@ -17,9 +17,20 @@ from tracetool.errors import InputError
 from tracetool.simulate import costs as costs_mod
 from tracetool.simulate.dma import DmaOptions, DmaRun
 from tracetool.simulate.engine import Engine
-from tracetool.simulate.writers import WRITERS
+from tracetool.simulate.race import RaceOptions, RaceRun
+from tracetool.simulate.writers import WRITERS, Warn
 
-__all__ = ["DmaOptions", "dma_model", "simulate_dma"]
+__all__ = ["DmaOptions", "RaceOptions", "dma_model", "simulate_dma", "simulate_race"]
+
+# What each scenario can be written as.
+FORMATS = {"dma": ("ftrace",), "race": ("ftrace", "dmesg")}
+# Kernel release strings by era, as a WARN's "CPU: ... Not tainted" line prints them.
+RELEASES = {
+    "v6.0": "6.0.0",
+    "v6.0+dma_domain_lock": "6.0.0-dma-domain-lock",
+    "v6.1": "6.1.0",
+    "v6.5": "6.5.0",
+}
 
 
 class _Discard:
@@ -46,8 +57,7 @@ def simulate_dma(
 ) -> dict[str, Any]:
     """Write a run of the DMA workload to ``out`` in ``fmt`` and its ground truth to
     ``truth`` (default: ``out`` with ``.truth.json``). Returns the truth's summary."""
-    if fmt not in WRITERS:
-        raise InputError(f"cannot write format {fmt!r}; choose one of {', '.join(WRITERS)}")
+    _check_format("dma", fmt)
     table = costs or costs_mod.load()
     writer = WRITERS[fmt](out, opts.jobs)
     run = DmaRun(opts, table, Engine(writer))
@@ -70,8 +80,80 @@ def simulate_dma(
         "flush_columns": ["start_ns", "end_ns", "cpu", "caller", "scope", "addr", "range", "ret"],
         "flushes": run.truth.flushes,
     }
-    sidecar = truth or out.with_name(out.name + ".truth.json")
-    with sidecar.open("w", encoding="utf-8") as f:
+    _write_truth(doc, truth or out.with_name(out.name + ".truth.json"))
+    return summary
+
+
+def _check_format(scenario: str, fmt: str) -> None:
+    if fmt not in FORMATS[scenario]:
+        raise InputError(
+            f"the {scenario} scenario cannot be written as {fmt!r}; "
+            f"choose one of {', '.join(FORMATS[scenario])}"
+        )
+
+
+def _write_truth(doc: dict[str, Any], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as f:
         json.dump(doc, f, separators=(",", ":"))
         f.write("\n")
+
+
+def simulate_race(
+    opts: RaceOptions, out: Path, fmt: str = "ftrace", truth: Path | None = None
+) -> dict[str, Any]:
+    """Write a run of deconfigure-during-vfio-init to ``out`` and its ground truth
+    (every span, overlap, lock hold, flush and WARN) beside it. Returns the summary."""
+    _check_format("race", fmt)
+    writer = WRITERS[fmt](out, 4)
+    run = RaceRun(opts, Engine(writer))
+    try:
+        run.start()
+        run.engine.run()
+    except BaseException:
+        writer.abort()
+        raise
+    t = run.truth
+    warn = t.warns[0] if t.warns else None
+    if fmt == "dmesg" and warn is not None:
+        writer.warn = Warn(
+            warn["ts_ns"],
+            warn["cpu"],
+            (warn["comm"], warn["pid"]),
+            warn["func"],
+            "arch/s390/pci/pci_dma.c:592",
+            (
+                "s390_iommu_detach_device",
+                "s390_iommu_release_device",
+                "iommu_release_device",
+                "zpci_deconfigure_device",
+                "zpci_event_availability",
+            ),
+            RELEASES[opts.era],
+        )
+    writer.close()
+    overlaps = run.overlaps()
+    summary = {
+        "era": opts.era,
+        "devices": opts.devices,
+        "overlaps": len(overlaps),
+        "warns": len(t.warns),
+        "flushes": len(t.flushes),
+        "lock_holds": len(t.locks),
+    }
+    doc = {
+        "scenario": "race",
+        "format": fmt,
+        "kernel": opts.era,
+        "options": asdict(opts),
+        "events": run.engine.emitted,
+        "panic_ns": warn["ts_ns"] if (warn and fmt == "dmesg") else None,
+        "summary": summary,
+        "spans": t.spans,
+        "overlaps": overlaps,
+        "locks": t.locks,
+        "warns": t.warns,
+        "flush_columns": ["start_ns", "end_ns", "cpu", "caller", "scope", "addr", "range", "ret"],
+        "flushes": t.flushes,
+    }
+    _write_truth(doc, truth or out.with_name(out.name + ".truth.json"))
     return summary

@@ -68,6 +68,10 @@ class Engine:
         next(proc)
         self._wake(proc, t)
 
+    def wake(self, proc: Process, t: int) -> None:
+        """Resume a parked process at ``t``."""
+        self._wake(proc, t)
+
     def _wake(self, proc: Process, t: int, res: Resource | None = None) -> None:
         self._seq += 1
         heapq.heappush(self._ready, (t, self._seq, proc, res))
@@ -123,6 +127,8 @@ class Engine:
                 cmd = proc.send(t)
             except StopIteration:
                 return
+            if cmd[0] == "park":  # until someone wakes it
+                return
             when: int = cmd[-1]
             if cmd[0] == "at":
                 self._wake(proc, when)
@@ -156,3 +162,8 @@ def acquire(res: Resource, t: int) -> Command:
 
 def at(t: int) -> Command:
     return ("at", t)
+
+
+def park() -> Command:
+    """Sleep until another process calls ``Engine.wake``."""
+    return ("park",)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
@@ -46,6 +47,22 @@ SYMS: dict[str, tuple[int, int]] = {
     "fq_flush_iotlb": (0x95BE11F10, 0x88),
     "fq_flush_timeout": (0x95BE11F98, 0x70),
     "call_timer_fn": (0x95B3D2A10, 0x180),
+    "zpci_register_ioat": (0x95B59E2C0, 0x108),
+    "zpci_unregister_ioat": (0x95B59E3C8, 0xC0),
+    "zpci_event_availability": (0x95B5A7D40, 0x3B0),
+    "zpci_deconfigure_device": (0x95B59F1A8, 0x110),
+    "mutex_lock": (0x95BE4C0E0, 0x48),
+    "mutex_unlock": (0x95BE4C128, 0x40),
+    "s390_iommu_map": (0x95BE0F7A8, 0x60),
+    "s390_iommu_unmap": (0x95BE0F810, 0x78),
+    "iommu_map": (0x95BDFD110, 0x88),
+    "__iommu_unmap": (0x95BDFD3A0, 0x170),
+    "s390_iommu_update_trans": (0x95BE0F4A0, 0x2B8),
+    "__iommu_probe_device": (0x95BDFDF70, 0x2A0),
+    "__iommu_attach_device": (0x95BDFC2F0, 0xD8),
+    "__iommu_detach_device": (0x95BDFC3C8, 0xC0),
+    "iommu_release_device": (0x95BDFE648, 0x130),
+    "iommu_deinit_device": (0x95BDFE7A0, 0x148),
 }
 # Where each caller's call returns to: caller -> offset of the instruction after it.
 RETURN_OFF: dict[str, int] = {
@@ -59,6 +76,33 @@ RETURN_OFF: dict[str, int] = {
     "dma_map_page_attrs": 0x9C,
     "dma_unmap_page_attrs": 0x7A,
     "call_timer_fn": 0x3A,
+    "s390_iommu_update_trans": 0x1A6,
+    "__iommu_probe_device": 0x118,
+    "__iommu_attach_device": 0x3A,
+    "__iommu_detach_device": 0x4E,
+    "s390_iommu_release_device": 0x5C,
+    "iommu_release_device": 0x5C,
+    "iommu_deinit_device": 0x64,
+    "iommu_map": 0x4C,
+    "__iommu_unmap": 0xD2,
+}
+# kprobe event names of the capture recipes (samples/capture), by probed function.
+PROBE_NAMES: dict[str, str] = {
+    "s390_iommu_probe_device": "s390_probe",
+    "s390_iommu_attach_device": "s390_att",
+    "s390_iommu_detach_device": "s390_det",
+    "s390_iommu_release_device": "s390_rel",
+    "zpci_dma_init_device": "dma_init",
+    "zpci_dma_exit_device": "dma_exit",
+    "zpci_register_ioat": "reg_ioat",
+    "zpci_unregister_ioat": "unreg_ioat",
+    "zpci_event_availability": "zpci_event",
+    "zpci_deconfigure_device": "zpci_deconf",
+    "s390_iommu_map": "s390_map",
+    "s390_iommu_unmap": "s390_unmap",
+    # v6.0+dma_domain_lock recipe: mutex probes filtered on &zdev->dma_domain_lock
+    "mutex_lock": "dma_domain_lock",
+    "mutex_unlock": "dma_domain_unlock",
 }
 
 
@@ -77,7 +121,20 @@ def _ftrace_templates() -> dict[str, Callable[..., str]]:
     flush_all = _entry("flushall", "s390_iommu_flush_iotlb_all")
     timeout = _entry("fqtimeout", "fq_flush_timeout")
     timeout_r = _ret("fqtimeout_r", "call_timer_fn", "fq_flush_timeout")
+
+    def call(func: str, *args: tuple[str, int]) -> str:
+        name = PROBE_NAMES.get(func, func)
+        return _entry(name, func) + "".join(" %s=0x%x" % kv for kv in args)
+
+    def ret(func: str, site: str, value: int | None) -> str:
+        text = _ret(PROBE_NAMES.get(func, func) + "_r", site, func)
+        return text if value is None else "%s ret=%d" % (text, value)
+
     return {
+        "call": call,
+        "ret": ret,
+        "group": lambda event, gid, dev: "%s: IOMMU: groupID=%d device=%s" % (event, gid, dev),
+        "dev": lambda event, dev: "%s: IOMMU: device=%s" % (event, dev),
         "dma_map": lambda func, dev, name, size: (
             '%s dev=0x%x name="%s" size=0x%x' % (_entry("dmamap", func), dev, name, size)
         ),
@@ -170,4 +227,125 @@ class FtraceWriter:
         self.part.unlink(missing_ok=True)
 
 
-WRITERS: dict[str, Callable[..., Any]] = {"ftrace": FtraceWriter}
+# trace_find_mark(): the gap to the next entry (ns) -> the mark after "us".
+_MARKS = (
+    (1_000_000_000, "$"),
+    (100_000_000, "@"),
+    (10_000_000, "*"),
+    (1_000_000, "#"),
+    (100_000, "!"),
+    (10_000, "+"),
+)
+
+
+def _mark(gap_ns: int) -> str:
+    return next((m for limit, m in _MARKS if gap_ns > limit), " ")
+
+
+def _printk(ts: int, text: str) -> str:
+    """A kernel log line as dmesg prints it: ``[%5lu.%06lu] text``."""
+    return "[%5d.%06d] %s\n" % (ts // 1_000_000_000, ts % 1_000_000_000 // 1000, text)
+
+
+@dataclass(frozen=True)
+class Warn:
+    """A WARN_ON that fired: where, who, and the call chain that led there."""
+
+    ts: int
+    cpu: int
+    task: tuple[str, int]
+    func: str
+    location: str
+    chain: tuple[str, ...]
+    release: str = "6.0.0"
+
+
+class DmesgWriter:
+    """The kernel log of the run (``dmesg``). The IOMMU core's messages come from the
+    events that print them; a WARN (``Warn``) is printed at its time and, as with
+    panic_on_warn and ftrace_dump_on_oops, followed by the panic and a latency-format
+    dump of the trace buffer (kernel/trace/trace.c ftrace_dump()). Nothing after the
+    panic happens. The ring buffer is small, so events are kept in memory."""
+
+    def __init__(self, path: Path, ncpus: int) -> None:
+        self.path = path
+        self.templates = _ftrace_templates()
+        self.events: list[tuple[int, int, tuple[str, int], str, str]] = []
+        self.warn: Warn | None = None
+
+    def write(self, events: list[Event]) -> None:
+        tpl = self.templates
+        self.events.extend(
+            (ts, cpu, task, flags, tpl[code](*values))
+            for ts, cpu, _, task, flags, code, values in events
+        )
+
+    def _messages(self, until: int | None) -> list[tuple[int, str]]:
+        out = []
+        for ts, _, _, _, body in self.events:
+            if until is not None and ts > until:
+                break
+            if body.startswith(("add_device_to_group:", "remove_device_from_group:")):
+                gid = body.split("groupID=")[1].split()[0]
+                dev = body.rsplit("device=", 1)[1]
+                verb = "Adding to" if body.startswith("add") else "Removing from"
+                out.append((ts + 2_000, "pci %s: %s iommu group %s" % (dev, verb, gid)))
+        return out
+
+    def _report(self, w: Warn) -> list[str]:
+        comm, pid = w.task
+        addr, size = SYMS[w.func]
+        off = 0x1CA if size > 0x1CA else size - 0x8
+        psw = addr + off
+        frames = [" [<%016x>] %s+0x%x/0x%x" % (psw, w.func, off, size)]
+        frames.append("([<%016x>] %s+0x%x/0x%x)" % (psw - 4, w.func, off - 4, size))
+        for caller in w.chain:
+            site = RETURN_OFF.get(caller, 0x3E)
+            frames.append(
+                " [<%016x>] %s+0x%x/0x%x" % (SYMS[caller][0] + site, caller, site, SYMS[caller][1])
+            )
+        return [
+            "------------[ cut here ]------------",
+            "WARNING: CPU: %d PID: %d at %s %s+0x%x/0x%x"
+            % (w.cpu, pid, w.location, w.func, off, size),
+            "Modules linked in: vfio_pci vfio_pci_core vfio_iommu_type1 vfio kvm mlx5_core nvme "
+            "nvme_core",
+            "CPU: %d PID: %d Comm: %s Not tainted %s #1" % (w.cpu, pid, comm, w.release),
+            "Hardware name: IBM 8561 T01 703 (z/VM 7.2.0)",
+            "Krnl PSW : 0704c00180000000 %016x (%s+0x%x/0x%x)" % (psw, w.func, off, size),
+            "           R:0 T:1 IO:1 EX:1 Key:0 M:1 W:0 P:0 AS:3 CC:2 PM:0 RI:0 EA:3",
+            "Call Trace:",
+            *frames,
+            "Last Breaking-Event-Address:",
+            " [<%016x>] %s+0x%x/0x%x" % (psw - 4, w.func, off - 4, size),
+            "---[ end trace 0000000000000000 ]---",
+            "Kernel panic - not syncing: panic_on_warn set ...",
+        ]
+
+    def close(self) -> None:
+        w = self.warn
+        lines = self._messages(w.ts if w else None)
+        if w is not None:
+            report = self._report(w)
+            lines += [(w.ts + i * 2_000, text) for i, text in enumerate(report)]
+            at = w.ts + len(report) * 2_000 + 10_000
+            dump = ["Dumping ftrace buffer:", "-" * 33]
+            # Other CPUs trace on while the WARN prints; ftrace_dump() stops tracing.
+            kept = [e for e in self.events if e[0] < at]
+            for n, (ts, cpu, (comm, pid), flags, body) in enumerate(kept):
+                gap = kept[n + 1][0] - ts if n + 1 < len(kept) else 0
+                dump.append(
+                    "%8.8s-%-7d %3d%s %4dus%s: %s"
+                    % (comm, pid, cpu, flags, ts // 1000, _mark(gap), body)
+                )
+            dump.append("-" * 33)
+            lines += [(at + i * 1_000, text) for i, text in enumerate(dump)]
+        lines.sort(key=lambda x: x[0])
+        with self.path.open("w", encoding="utf-8", newline="\n") as out:
+            out.write("".join(_printk(ts, text) for ts, text in lines))
+
+    def abort(self) -> None:
+        pass
+
+
+WRITERS: dict[str, Callable[..., Any]] = {"ftrace": FtraceWriter, "dmesg": DmesgWriter}
