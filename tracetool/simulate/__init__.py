@@ -16,7 +16,7 @@ from typing import Any
 from tracetool.errors import InputError
 from tracetool.simulate import costs as costs_mod
 from tracetool.simulate.dma import DmaOptions, DmaRun
-from tracetool.simulate.engine import Engine
+from tracetool.simulate.engine import Engine, RowSpill
 from tracetool.simulate.race import RaceOptions, RaceRun
 from tracetool.simulate.writers import WRITERS, Warn
 
@@ -43,9 +43,12 @@ class _Discard:
 def dma_model(opts: DmaOptions, costs: costs_mod.Costs | None = None) -> dict[str, Any]:
     """Run the DMA workload without writing a trace; return its summary."""
     run = DmaRun(opts, costs or costs_mod.load(), Engine(_Discard()))
-    run.start()
-    run.engine.run()
-    return run.summary()
+    try:
+        run.start()
+        run.engine.run()
+        return run.summary()
+    finally:
+        run.truth.flushes.close()
 
 
 def simulate_dma(
@@ -66,6 +69,7 @@ def simulate_dma(
         run.engine.run()
     except BaseException:
         writer.abort()
+        run.truth.flushes.close()
         raise
     writer.close()
     summary = run.summary()
@@ -93,9 +97,20 @@ def _check_format(scenario: str, fmt: str) -> None:
 
 
 def _write_truth(doc: dict[str, Any], path: Path) -> None:
+    """The sidecar as one JSON object; the flush rows (millions in a long run) are
+    written row by row rather than through the generic encoder."""
+    flushes = doc.pop("flushes")
+    if not isinstance(flushes, RowSpill):
+        spill = RowSpill()
+        for row in flushes:
+            spill.append(row)
+        flushes = spill
+    head = json.dumps(doc, separators=(",", ":"))
     with path.open("w", encoding="utf-8") as f:
-        json.dump(doc, f, separators=(",", ":"))
-        f.write("\n")
+        f.write(head[:-1] + ',"flushes":[')
+        for chunk in flushes.json_chunks():
+            f.write(chunk)
+        f.write("]}\n")
 
 
 def simulate_race(

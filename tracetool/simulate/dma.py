@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracetool.simulate.costs import Costs
-from tracetool.simulate.engine import Engine, Process, Resource, Task, acquire, at
+from tracetool.simulate.engine import Engine, Process, Resource, RowSpill, Task, acquire, at
 
 PAGE = 4096
 SCHEMES = ("s390-lazy", "s390-strict", "dma-strict", "fq-percpu", "fq-single")
@@ -87,7 +87,7 @@ class Truth:
     by_caller: dict[str, int] = field(default_factory=dict)
     first_issue: int | None = None
     last_complete: int = 0
-    flushes: list[tuple[int, int, int, str, str, int, int, int]] = field(default_factory=list)
+    flushes: RowSpill = field(default_factory=RowSpill)
 
 
 class DmaRun:

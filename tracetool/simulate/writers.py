@@ -16,6 +16,7 @@ the header.
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,11 +107,13 @@ PROBE_NAMES: dict[str, str] = {
 }
 
 
+@functools.cache
 def _entry(name: str, sym: str) -> str:
     """print_kprobe_event(): ``name: (sym+0x0/0xsize)``."""
     return "%s: (%s+0x0/0x%x)" % (name, sym, SYMS[sym][1])
 
 
+@functools.cache
 def _ret(name: str, site: str, func: str) -> str:
     """print_kretprobe_event(): ``name: (site+off/size <- func)``."""
     return "%s: (%s+0x%x/0x%x <- %s)" % (name, site, RETURN_OFF[site], SYMS[site][1], func)
