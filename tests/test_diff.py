@@ -239,3 +239,11 @@ def test_flush_samples_are_what_the_generator_renders() -> None:
     finally:
         sys.path.pop(0)
     assert make_flush_samples.main(["--check"]) == 0
+
+
+def test_p_values_below_the_smallest_double_print() -> None:
+    """Two large, clearly different runs give a p-value that underflows to 0."""
+    from tracetool.render import _small
+
+    shown = pl.DataFrame({"p": [0.0, 5.8e-149, 0.0012, 0.95, None]}).select(_small(pl.col("p")))
+    assert shown.to_series().to_list() == ["<1e-308", "5.8e-149", "0.0012", "0.95", "—"]

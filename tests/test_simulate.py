@@ -17,7 +17,7 @@ from tracetool.simulate import DmaOptions, dma_model, simulate_dma
 from tracetool.simulate import costs as costs_mod
 from tracetool.simulate.dma import SCHEMES
 
-SMALL = {"duration_ms": 6.0, "jobs": 4, "iodepth": 4, "aperture_mb": 1}
+SMALL = {"duration_ms": 6.0, "jobs": 4, "iodepth": 4, "aperture_pages": 256}
 
 
 def write(tmp_path: Path, name: str = "run.txt", **kw: object) -> tuple[Path, dict[str, object]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -15,6 +16,18 @@ from tracetool.simulate.race import ERAS
 from tracetool.simulate.writers import WRITERS
 
 RACE = "deconfigure-during-vfio-init"
+SIZE_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _size_pages(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    """``256K``, ``1M``, ``16G`` as a number of 4 KiB pages (at least one)."""
+    m = re.fullmatch(r"\s*(\d+)\s*([KMGT])i?B?\s*", value, re.IGNORECASE)
+    if not m or int(m.group(1)) == 0:
+        raise click.BadParameter(f"{value!r} is not a size; give a number and K, M, G or T: 1M")
+    size = int(m.group(1)) * SIZE_UNITS[m.group(2).upper()]
+    if size < 4096:
+        raise click.BadParameter(f"{value!r} is less than one 4 KiB page")
+    return size // 4096
 SCENARIOS = ("dma", RACE)
 
 
@@ -88,12 +101,14 @@ SCENARIOS = ("dma", RACE)
     help="Seed: the same seed writes the same bytes.",
 )
 @click.option(
-    "--aperture-mb",
-    type=click.IntRange(1, 1 << 24),
-    default=16384,
+    "--aperture",
+    "aperture_pages",
+    callback=_size_pages,
+    default="16G",
     show_default=True,
-    help="DMA aperture per device (MiB); a small one makes "
-    "the s390 lazy scheme wrap, and flush globally, often.",
+    metavar="SIZE",
+    help="DMA aperture per device (256K, 1M, 16G); a small one makes the s390 lazy "
+    "scheme wrap, and flush globally, often.",
 )
 @click.option(
     "--fq-size",
@@ -143,7 +158,7 @@ def simulate_command(
     iodepth: int,
     duration_ns: int,
     seed: int,
-    aperture_mb: int,
+    aperture_pages: int,
     fq_size: int | None,
     fq_timeout_ns: int | None,
     era: str,
@@ -190,7 +205,7 @@ def simulate_command(
         iodepth=iodepth,
         duration_ms=duration_ns / 1e6,
         seed=seed,
-        aperture_mb=aperture_mb,
+        aperture_pages=aperture_pages,
         fq_size=fq_size,
         fq_timeout_ms=fq_timeout_ns / 1e6 if fq_timeout_ns is not None else None,
     )

@@ -401,11 +401,14 @@ def _num(col: str, scale: float = 1.0) -> pl.Expr:
 
 
 def _small(p: pl.Expr) -> pl.Expr:
-    """A probability as ``0.95``, ``0.0012`` or ``5.8e-149``."""
-    exp = p.log10().floor()
+    """A probability as ``0.95``, ``0.0012``, ``5.8e-149`` or, below the smallest
+    double, ``<1e-308``."""
+    exp = pl.when(p > 0).then(p.log10().floor())
     return (
         pl.when(p.is_null())
         .then(pl.lit("—"))
+        .when(p <= 0)
+        .then(pl.lit("<1e-308"))
         .when(p >= 1e-3)
         .then(p.round_sig_figs(2).cast(pl.String))
         .otherwise(pl.format("{}e{}", (p / pl.lit(10.0).pow(exp)).round(1), exp.cast(pl.Int64)))

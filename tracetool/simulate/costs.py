@@ -91,4 +91,4 @@ def load(path: Path | None = None) -> Costs:
         name: _build(Environment, table, f"{src} [env.{name}]")
         for name, table in data["env"].items()
     }
-    return Costs(workload, envs, str(src))
+    return Costs(workload, envs, "built-in costs.toml" if path is None else str(src))

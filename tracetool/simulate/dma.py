@@ -57,7 +57,7 @@ class DmaOptions:
     iodepth: int = 8
     duration_ms: float = 100.0
     seed: int = 2022
-    aperture_mb: int = 16384
+    aperture_pages: int = 16384 * 256  # 16 GiB of 4 KiB pages
     fq_size: int | None = None
     fq_timeout_ms: float | None = None
     device: Device = field(default_factory=Device)
@@ -105,7 +105,7 @@ class DmaRun:
         self.cpus = [Resource(f"cpu{n}") for n in range(opts.jobs)]
         self.hv = Resource("hypervisor")
         self.bitmap_lock = Resource("iommu_bitmap_lock")
-        self.aperture_pages = opts.aperture_mb * 256
+        self.aperture_pages = opts.aperture_pages
         self.next_bit = 0
         self.end = T0 + int(opts.duration_ms * 1_000_000)
         self.fq_size, fq_timeout_ms = opts.queue()

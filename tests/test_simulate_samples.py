@@ -1,0 +1,42 @@
+"""The simulated samples (samples/simulated/MANIFEST.toml): each command still writes
+the same bytes, parses with no diagnostic, and gives exactly its listed findings."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+from conftest import SAMPLES
+
+import tracetool
+from tracetool.cli import main
+
+HERE = SAMPLES / "simulated"
+MANIFEST = tomllib.loads((HERE / "MANIFEST.toml").read_text())["sample"]
+
+
+@pytest.mark.parametrize("sample", MANIFEST, ids=[s["file"] for s in MANIFEST])
+def test_simulated_sample(sample: dict[str, object], tmp_path: Path, update_goldens: bool) -> None:
+    name = str(sample["file"])
+    dest = HERE if update_goldens else tmp_path
+    out = dest / name
+    result = CliRunner().invoke(main, ["simulate", *sample["args"], "-o", str(out)])  # type: ignore[misc]
+    assert result.exit_code == 0, result.output
+    for suffix in ("", ".truth.json"):
+        assert (HERE / (name + suffix)).read_bytes() == (dest / (name + suffix)).read_bytes(), (
+            f"{name}{suffix} changed: rerun with --update-goldens if the model changed on purpose"
+        )
+    trace = tracetool.parse(HERE / name, use_cache=False)
+    assert trace.diagnostics.collect().height == 0
+    findings = tracetool.check(trace).collect()
+    got = sorted(set(findings.select(pl.format("{}@{}", "rule", "device")).to_series()))
+    assert got == sample["findings"]
+
+
+def test_every_sample_is_listed() -> None:
+    listed = {str(s["file"]) for s in MANIFEST}
+    on_disk = {p.name for p in HERE.iterdir() if p.suffix == ".txt"}
+    assert on_disk == listed
