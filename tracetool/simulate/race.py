@@ -206,25 +206,16 @@ class RaceRun:
         hold["released_ns"] = t
         self.engine.release(mutex, t)
         # VFIO maps guest memory; each map refreshes the translations of every device
-        # still in the domain (v6.0 s390_iommu_update_trans: one RPCIT per device).
+        # still in the domain (one RPCIT per device and page).
         iovas = [0x20000 + n * 0x1000 for n in range(self.o.maps if attached else 0)]
         for n, iova in enumerate(iovas):
             t = yield at(t + self.step(30_000, 90_000))
-            t = self.update(
-                d,
-                t,
-                cpu,
-                q,
-                "s390_iommu_map",
-                iova,
-                "iommu_map",
-                (iova, 0x1000, 0x7F4A000 + n * 0x1000),
-            )
+            t = self.update(d, t, cpu, q, "map", (iova, 0x1000, 0x7F4A000 + n * 0x1000))
         # The guest sees the device go away; QEMU closes the container, which unmaps
         # everything (vfio_iommu_unmap_unpin_all) and then detaches the group.
         t = yield at(t + self.step(200_000, 400_000))
         for iova in iovas:
-            t = self.update(d, t, cpu, q, "s390_iommu_unmap", iova, "iommu_unmap", (iova, 0x1000))
+            t = self.update(d, t, cpu, q, "unmap", (iova, 0x1000))
             t = yield at(t + self.step(2_000, 6_000))
         t = yield acquire(mutex, t)
         self.truth.locks.append(
@@ -245,33 +236,41 @@ class RaceRun:
         if self.waiting_release[d.index]:  # v6.1: the deconfigure waited for the group
             self.engine.wake(self.kmcheck_procs[d.index], t + 15_000)
 
-    def update(
-        self,
-        d: Dev,
-        t: int,
-        cpu: int,
-        q: Task,
-        func: str,
-        iova: int,
-        point: str,
-        values: tuple[int, ...],
-    ) -> int:
-        """s390_iommu_map/unmap -> s390_iommu_update_trans: an RPCIT of the page for the
-        device while it is in the domain, then the core's iommu:map/unmap tracepoint."""
-        self.ev(t, cpu, q, "call", func, ("domain", d.domain))
-        t += self.step(2_000, 4_000)
-        if d.s390_domain:
-            done = t + self.step(5_000, 12_000)
-            self.ev(t, cpu, q, "rpcit", d.fh << 32, iova, 0x1000)
-            self.ev(done, cpu, q, "rpcit_r", "s390_iommu_update_trans", 0)
-            self.truth.flushes.append(
-                (t, done, cpu, "s390_iommu_update_trans", "ranged", iova, 0x1000, 0)
-            )
-            t = done
+    def update(self, d: Dev, t: int, cpu: int, q: Task, op: str, values: tuple[int, ...]) -> int:
+        """One VFIO map or unmap of a page (``op``: map or unmap) and its RPCIT for the
+        device while it is in the domain, then the core's iommu:map/unmap tracepoint.
+        Up to v6.1 the RPCIT comes from s390_iommu_update_trans inside
+        s390_iommu_map/unmap; from v6.2 from the IOTLB op the core calls after
+        map_pages/unmap_pages (iotlb_sync_map, iotlb_sync)."""
+        iova = values[0]
+        if self.o.era in ("v6.0", "v6.0+dma_domain_lock", "v6.1"):
+            outer, site, back = f"s390_iommu_{op}", "s390_iommu_update_trans", f"__iommu_{op}"
+            self.ev(t, cpu, q, "call", outer, ("domain", d.domain))
+            t = self.refresh(d, t + self.step(2_000, 4_000), cpu, q, site, iova)
+            self.ev(t + 1_000, cpu, q, "ret", outer, back, 0)
+        else:
+            outer, back = f"s390_iommu_{op}_pages", f"__iommu_{op}"
+            self.ev(t, cpu, q, "call", outer, ("domain", d.domain))
+            t += self.step(2_000, 4_000)
+            self.ev(t, cpu, q, "ret", outer, back, 0)
+            sync = "s390_iommu_iotlb_sync_map" if op == "map" else "s390_iommu_iotlb_sync"
+            t += 1_000
+            self.ev(t, cpu, q, "call", sync, ("domain", d.domain))
+            t = self.refresh(d, t + 1_000, cpu, q, sync, iova)
+            self.ev(t + 1_000, cpu, q, "ret", sync, f"iommu_{op}", None)
         t += 1_000
-        self.ev(t, cpu, q, "ret", func, "iommu_map" if point == "iommu_map" else "__iommu_unmap", 0)
-        self.ev(t + 2_000, cpu, q, point, *values, flags=".....")
+        self.ev(t + 2_000, cpu, q, f"iommu_{op}", *values, flags=".....")
         return t + 3_000
+
+    def refresh(self, d: Dev, t: int, cpu: int, q: Task, site: str, iova: int) -> int:
+        """zpci_refresh_trans() of one page from ``site``, if the device is attached."""
+        if not d.s390_domain:
+            return t
+        done = t + self.step(5_000, 12_000)
+        self.ev(t, cpu, q, "rpcit", d.fh << 32, iova, 0x1000)
+        self.ev(done, cpu, q, "rpcit_r", site, 0)
+        self.truth.flushes.append((t, done, cpu, site, "ranged", iova, 0x1000, 0))
+        return done
 
     def detach(self, d: Dev, t: int, cpu: int, task: Task, site: str) -> Generator[Any, int, int]:
         self.enter(

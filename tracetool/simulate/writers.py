@@ -58,6 +58,10 @@ SYMS: dict[str, tuple[int, int]] = {
     "s390_iommu_unmap": (0x95BE0F810, 0x78),
     "iommu_map": (0x95BDFD110, 0x88),
     "__iommu_unmap": (0x95BDFD3A0, 0x170),
+    "__iommu_map": (0x95BDFCE48, 0x2C8),
+    "iommu_unmap": (0x95BDFD510, 0x98),
+    "s390_iommu_map_pages": (0x95BE0F860, 0x120),
+    "s390_iommu_unmap_pages": (0x95BE0F980, 0xF8),
     "s390_iommu_update_trans": (0x95BE0F4A0, 0x2B8),
     "__iommu_probe_device": (0x95BDFDF70, 0x2A0),
     "__iommu_attach_device": (0x95BDFC2F0, 0xD8),
@@ -86,6 +90,8 @@ RETURN_OFF: dict[str, int] = {
     "iommu_deinit_device": 0x64,
     "iommu_map": 0x4C,
     "__iommu_unmap": 0xD2,
+    "__iommu_map": 0x1A4,
+    "iommu_unmap": 0x5E,
 }
 # kprobe event names of the capture recipes (samples/capture), by probed function.
 PROBE_NAMES: dict[str, str] = {
@@ -101,6 +107,11 @@ PROBE_NAMES: dict[str, str] = {
     "zpci_deconfigure_device": "zpci_deconf",
     "s390_iommu_map": "s390_map",
     "s390_iommu_unmap": "s390_unmap",
+    "s390_iommu_map_pages": "map_pages",
+    "s390_iommu_unmap_pages": "unmap_pages",
+    "s390_iommu_iotlb_sync_map": "sync_map",
+    "s390_iommu_iotlb_sync": "sync",
+    "s390_iommu_flush_iotlb_all": "flushall",
     # v6.0+dma_domain_lock recipe: mutex probes filtered on &zdev->dma_domain_lock
     "mutex_lock": "dma_domain_lock",
     "mutex_unlock": "dma_domain_unlock",

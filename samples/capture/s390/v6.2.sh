@@ -1,0 +1,43 @@
+#!/bin/bash
+# Kernels v6.2 to v6.6: map_pages/unmap_pages and the IOTLB ops; the DMA API is still
+# pci_dma.c. From about v6.5 release_device returns into iommu_deinit_device (under the
+# group mutex), which tells tracetool the era.
+#   ./v6.2.sh start | save OUT
+. "$(dirname "$0")/common.sh"
+setup() {
+    probe 'p:s390_probe s390_iommu_probe_device dev=$arg1'
+    probe 'r:s390_probe_r s390_iommu_probe_device ret=$retval:s32'
+    probe 'p:s390_att s390_iommu_attach_device domain=$arg1 dev=$arg2'
+    probe 'r:s390_att_r s390_iommu_attach_device ret=$retval:s32'
+    probe 'p:s390_det s390_iommu_detach_device domain=$arg1 dev=$arg2'
+    probe 'r:s390_det_r s390_iommu_detach_device'
+    probe 'p:s390_rel s390_iommu_release_device dev=$arg1'
+    probe 'r:s390_rel_r s390_iommu_release_device'
+    probe 'p:dma_init zpci_dma_init_device zdev=$arg1'
+    probe 'p:dma_exit zpci_dma_exit_device zdev=$arg1'
+    probe 'p:reg_ioat zpci_register_ioat zdev=$arg1'
+    probe 'p:unreg_ioat zpci_unregister_ioat zdev=$arg1'
+    probe 'p:zpci_event zpci_event_availability pec=+2($arg1):x16'
+    probe 'p:zpci_deconf zpci_deconfigure_device zdev=$arg1'
+    probe 'p:map_pages s390_iommu_map_pages domain=$arg1'
+    probe 'r:map_pages_r s390_iommu_map_pages ret=$retval:s32'
+    probe 'p:unmap_pages s390_iommu_unmap_pages domain=$arg1'
+    probe 'r:unmap_pages_r s390_iommu_unmap_pages ret=$retval:s32'
+    probe 'p:flushall s390_iommu_flush_iotlb_all domain=$arg1'
+    probe 'r:flushall_r s390_iommu_flush_iotlb_all'
+    probe 'p:sync s390_iommu_iotlb_sync domain=$arg1'
+    probe 'r:sync_r s390_iommu_iotlb_sync'
+    probe 'p:sync_map s390_iommu_iotlb_sync_map domain=$arg1'
+    probe 'r:sync_map_r s390_iommu_iotlb_sync_map'
+    probe 'p:rpcit zpci_refresh_trans fn=$arg1 addr=$arg2 range=$arg3'
+    probe 'r:rpcit_r zpci_refresh_trans ret=$retval:s32'
+    probe "p:dmamap s390_dma_map_pages dev=\$arg1 $NAME size=\$arg4"
+    probe 'r:dmamap_r s390_dma_map_pages ret=$retval'
+    probe "p:dmaunmap s390_dma_unmap_pages dev=\$arg1 $NAME addr=\$arg2 size=\$arg3"
+    probe 'r:dmaunmap_r s390_dma_unmap_pages'
+}
+case "${1:-}" in
+    start) setup; start ;;
+    save) save "${2:?usage: $0 save OUT}" ;;
+    *) echo "usage: $0 start | save OUT" >&2; exit 2 ;;
+esac
