@@ -17,6 +17,7 @@ the header.
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -241,6 +242,60 @@ class FtraceWriter:
         self.part.unlink(missing_ok=True)
 
 
+_KP_ENTRY = re.compile(r"(\w+): \((\w+)\+0x0/0x[0-9a-f]+\)(.*)")
+_KP_RETURN = re.compile(r"(\w+): \((\w+)\+0x([0-9a-f]+)/0x[0-9a-f]+ <- (\w+)\)(.*)")
+
+
+class TraceCmdWriter:
+    """``trace-cmd report`` of the run (trace-cmd 3.x, default options): "cpus=N", then
+    per event "%16s-%-5d [%03d] %5lu.%06lu: " and the event name padded to 20 columns.
+    libtraceevent prints a kprobe's location as the raw address ("(%lx)") and a
+    kretprobe's as "(function <- return site)", where the kernel prints symbols."""
+
+    def __init__(self, path: Path, ncpus: int) -> None:
+        self.templates = _ftrace_templates()
+        self._out: IO[str] = path.open("w", encoding="utf-8", newline="\n")
+        self._out.write("cpus=%d\n" % ncpus)
+        self._info: dict[str, tuple[str, str]] = {}
+
+    def _split(self, body: str) -> tuple[str, str]:
+        """The kernel's ``name: payload`` as trace-cmd's name and payload."""
+        if m := _KP_ENTRY.fullmatch(body):
+            return m.group(1), "(%x)%s" % (SYMS[m.group(2)][0], m.group(3))
+        if m := _KP_RETURN.fullmatch(body):
+            name, site, off, func, rest = m.groups()
+            return name, "(%x <- %x)%s" % (SYMS[func][0], SYMS[site][0] + int(off, 16), rest)
+        name, _, payload = body.partition(": ")
+        return name, payload
+
+    def write(self, events: list[Event]) -> None:
+        tpl = self.templates
+        lines = []
+        for ts, cpu, _, task, _flags, code, values in events:
+            name, payload = self._split(tpl[code](*values))
+            us = (ts + 500) // 1000
+            lines.append(
+                "%16s-%-5d [%03d] %5d.%06d: %s: %s%s\n"
+                % (
+                    task[0],
+                    task[1],
+                    cpu,
+                    us // 1_000_000,
+                    us % 1_000_000,
+                    name,
+                    " " * max(0, 20 - len(name)),
+                    payload,
+                )
+            )
+        self._out.write("".join(lines))
+
+    def close(self) -> None:
+        self._out.close()
+
+    def abort(self) -> None:
+        self._out.close()
+
+
 # trace_find_mark(): the gap to the next entry (ns) -> the mark after "us".
 _MARKS = (
     (1_000_000_000, "$"),
@@ -362,4 +417,8 @@ class DmesgWriter:
         pass
 
 
-WRITERS: dict[str, Callable[..., Any]] = {"ftrace": FtraceWriter, "dmesg": DmesgWriter}
+WRITERS: dict[str, Callable[..., Any]] = {
+    "ftrace": FtraceWriter,
+    "trace-cmd": TraceCmdWriter,
+    "dmesg": DmesgWriter,
+}
