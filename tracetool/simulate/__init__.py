@@ -23,7 +23,10 @@ from tracetool.simulate.writers import WRITERS, Warn
 __all__ = ["DmaOptions", "RaceOptions", "dma_model", "simulate_dma", "simulate_race"]
 
 # What each scenario can be written as.
-FORMATS = {"dma": ("ftrace", "trace-cmd"), "race": ("ftrace", "trace-cmd", "dmesg")}
+FORMATS = {
+    "dma": ("ftrace", "trace-cmd", "perf"),
+    "race": ("ftrace", "trace-cmd", "perf", "dmesg"),
+}
 # Kernel release strings by era, as a WARN's "CPU: ... Not tainted" line prints them.
 RELEASES = {
     "v6.0": "6.0.0",
