@@ -312,3 +312,39 @@ def test_other_layouts_parse_cleanly(tmp_path: Path, scenario: str, fmt: str) ->
         truth = json.loads(b.with_name(b.name + ".truth.json").read_text())
         flushes = tracetool.stats(tb).flushes.collect()["flushes"].sum()
         assert flushes == len(truth["flushes"])
+
+
+@pytest.mark.parametrize("fmt", ["bpftrace", "bpftrace-json"])
+def test_bpftrace_layouts(tmp_path: Path, fmt: str) -> None:
+    """As the capture scripts print it: the race's lifetime lines give the same unlocked
+    overlaps as the truth; the DMA run's latency histograms count every I/O, and each
+    I/O's latency falls in the bucket the writer put it in."""
+    race_out = tmp_path / "race.txt"
+    simulate_race(RaceOptions(seed=1, devices=2), race_out, fmt)
+    truth = json.loads(race_out.with_name("race.txt.truth.json").read_text())
+    trace = tracetool.parse(race_out, use_cache=False)
+    assert trace.diagnostics.collect().height == 0
+    assert trace.inputs[0].meta["probes"] == 8
+    flagged = tracetool.check(trace).filter(pl.col("rule").is_in(OVERLAP_RULES)).collect()
+    # The script prints pointers, not names: the device is its struct device *.
+    key = {d["name"]: f"dev@0x{d['dev']:x}" for d in truth["devices"]}
+    assert sorted(flagged["device"]) == sorted(
+        key[o["device"]] for o in truth["overlaps"] if not o["common_locks"]
+    )
+    dma_out = tmp_path / "dma.txt"
+    ftrace_out = tmp_path / "dma-ftrace.txt"
+    opts = DmaOptions(**SMALL, scheme="fq-single")  # type: ignore[arg-type]
+    summary = simulate_dma(opts, dma_out, fmt)
+    simulate_dma(opts, ftrace_out)
+    trace = tracetool.parse(dma_out, use_cache=False)
+    assert trace.diagnostics.collect().height == 0
+    hist = trace.table("histograms").collect()
+    totals = dict(hist.group_by("map").agg(pl.col("count").sum()).iter_rows())
+    assert totals == {"@lat_us": summary["ios"], "@lat_lhist": summary["ios"]}
+    # The exact latencies of the same run (its ftrace layout) lie within the bounds
+    # the histograms give (to the µs the trace rounds to).
+    (io,) = tracetool.stats(tracetool.parse(ftrace_out, use_cache=False)).io.collect().to_dicts()
+    for row in tracetool.stats(trace).buckets.collect().to_dicts():
+        for q in ("p50", "p90", "p99"):
+            exact_us = io[f"lat_{q}"] / 1000
+            assert row[f"{q}_lo"] - 1 <= exact_us <= row[f"{q}_hi"] + 1, (row["map"], q)

@@ -24,8 +24,8 @@ __all__ = ["DmaOptions", "RaceOptions", "dma_model", "simulate_dma", "simulate_r
 
 # What each scenario can be written as.
 FORMATS = {
-    "dma": ("ftrace", "trace-cmd", "perf"),
-    "race": ("ftrace", "trace-cmd", "perf", "dmesg"),
+    "dma": ("ftrace", "trace-cmd", "perf", "bpftrace", "bpftrace-json"),
+    "race": ("ftrace", "trace-cmd", "perf", "bpftrace", "bpftrace-json", "dmesg"),
 }
 # Kernel release strings by era, as a WARN's "CPU: ... Not tainted" line prints them.
 RELEASES = {
@@ -65,7 +65,7 @@ def simulate_dma(
     ``truth`` (default: ``out`` with ``.truth.json``). Returns the truth's summary."""
     _check_format("dma", fmt)
     table = costs or costs_mod.load()
-    writer = WRITERS[fmt](out, opts.jobs)
+    writer = WRITERS[fmt](out, opts.jobs, "dma")
     run = DmaRun(opts, table, Engine(writer))
     try:
         run.start()
@@ -122,7 +122,7 @@ def simulate_race(
     """Write a run of deconfigure-during-vfio-init to ``out`` and its ground truth
     (every span, overlap, lock hold, flush and WARN) beside it. Returns the summary."""
     _check_format("race", fmt)
-    writer = WRITERS[fmt](out, 4)
+    writer = WRITERS[fmt](out, 4, "race")
     run = RaceRun(opts, Engine(writer))
     try:
         run.start()
@@ -166,6 +166,18 @@ def simulate_race(
         "events": run.engine.emitted,
         "panic_ns": warn["ts_ns"] if (warn and fmt == "dmesg") else None,
         "summary": summary,
+        "devices": [
+            {
+                "name": d.name,
+                "fid": d.fid,
+                "fh": d.fh,
+                "dev": d.dev,
+                "zdev": d.zdev,
+                "domain": d.domain,
+                "group": d.group,
+            }
+            for d in run.devs
+        ],
         "spans": t.spans,
         "overlaps": overlaps,
         "locks": t.locks,

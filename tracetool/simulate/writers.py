@@ -493,9 +493,18 @@ class DmesgWriter:
         pass
 
 
-WRITERS: dict[str, Callable[..., Any]] = {
-    "ftrace": FtraceWriter,
-    "trace-cmd": TraceCmdWriter,
-    "perf": PerfWriter,
-    "dmesg": DmesgWriter,
-}
+def _writers() -> dict[str, Callable[[Path, int, str], Any]]:
+    """Format name -> factory(path, ncpus, scenario)."""
+    from tracetool.simulate.bpftrace_out import BpftraceWriter
+
+    return {
+        "ftrace": lambda p, n, sc: FtraceWriter(p, n),
+        "trace-cmd": lambda p, n, sc: TraceCmdWriter(p, n),
+        "perf": lambda p, n, sc: PerfWriter(p, n),
+        "bpftrace": lambda p, n, sc: BpftraceWriter(p, n, sc),
+        "bpftrace-json": lambda p, n, sc: BpftraceWriter(p, n, sc, as_json=True),
+        "dmesg": lambda p, n, sc: DmesgWriter(p, n),
+    }
+
+
+WRITERS = _writers()
