@@ -348,3 +348,30 @@ def test_bpftrace_layouts(tmp_path: Path, fmt: str) -> None:
         for q in ("p50", "p90", "p99"):
             exact_us = io[f"lat_{q}"] / 1000
             assert row[f"{q}_lo"] - 1 <= exact_us <= row[f"{q}_hi"] + 1, (row["map"], q)
+
+
+def test_overwritten_buffer_loss_windows_round_trip(tmp_path: Path) -> None:
+    """A ring buffer too small for the run keeps each CPU's newest entries; the parser's
+    losses (the header's overwritten count, each CPU's "buffer started" marker) equal
+    the truth's, and every RPCIT after a CPU's loss window is still counted."""
+    out = tmp_path / "lossy.txt"
+    simulate_dma(DmaOptions(**SMALL), out, buffer_events=150)  # type: ignore[arg-type]
+    truth = json.loads(out.with_name("lossy.txt.truth.json").read_text())
+    lost = truth["losses"]
+    assert lost and all(x["lost"] > 0 for x in lost)
+    trace = tracetool.parse(out, use_cache=False)
+    assert trace.diagnostics.collect().height == 0
+    losses = trace.losses.collect()
+    (over,) = losses.filter(marker="overwritten").to_dicts()
+    assert over["lost"] == sum(x["lost"] for x in lost)
+    started = {r["cpu"]: r["end_ts"] for r in losses.filter(marker="buffer-started").to_dicts()}
+    window_end = {x["cpu"]: x["first_kept_us"] * 1000 for x in lost}
+    first_cpu = min(window_end, key=lambda c: window_end[c])
+    assert over["end_ts"] == window_end[first_cpu]
+    assert {c: e for c, e in window_end.items() if c != first_cpu} == started
+    kept = [f for f in truth["flushes"] if (f[0] + 500) // 1000 * 1000 >= window_end[f[2]]]
+    flushes = tracetool.stats(trace).flushes.collect()["flushes"].sum()
+    assert flushes == len(kept)
+    header = out.read_text().splitlines()[2]
+    kept_n = 150 * len(lost)
+    assert header == f"# entries-in-buffer/entries-written: {kept_n}/{truth['events']}   #P:4"

@@ -28,6 +28,8 @@ def _size_pages(ctx: click.Context, param: click.Parameter, value: str) -> int:
     if size < 4096:
         raise click.BadParameter(f"{value!r} is less than one 4 KiB page")
     return size // 4096
+
+
 SCENARIOS = ("dma", RACE)
 
 
@@ -125,6 +127,14 @@ SCENARIOS = ("dma", RACE)
     help="Flush-queue timer (fq-*; default 10ms per CPU, 1s single).",
 )
 @click.option(
+    "--buffer-events",
+    type=click.IntRange(1, None),
+    default=None,
+    metavar="N",
+    help="Ring buffer of N entries per CPU in overwrite mode (ftrace): the oldest are "
+    "lost, as when buffer_size_kb is too small; the truth lists the losses.",
+)
+@click.option(
     "--era",
     type=click.Choice(ERAS),
     default="v6.0",
@@ -161,6 +171,7 @@ def simulate_command(
     aperture_pages: int,
     fq_size: int | None,
     fq_timeout_ns: int | None,
+    buffer_events: int | None,
     era: str,
     devices: int,
     costs_path: Path | None,
@@ -187,7 +198,9 @@ def simulate_command(
         raise Failure(f"the {scenario} scenario cannot be written as {fmt}; choose {known}")
     where = truth or output.with_name(output.name + ".truth.json")
     if scenario == RACE:
-        race = simulate_race(RaceOptions(era=era, devices=devices, seed=seed), output, fmt, truth)
+        race = simulate_race(
+            RaceOptions(era=era, devices=devices, seed=seed), output, fmt, truth, buffer_events
+        )
         click.echo(
             f"wrote {output} ({race['era']}: {race['overlaps']} overlap(s), "
             f"{race['warns']} WARN(s), {race['lock_holds']} lock hold(s)) and {where}",
@@ -209,7 +222,7 @@ def simulate_command(
         fq_size=fq_size,
         fq_timeout_ms=fq_timeout_ns / 1e6 if fq_timeout_ns is not None else None,
     )
-    summary = simulate_dma(opts, output, fmt, table, truth)
+    summary = simulate_dma(opts, output, fmt, table, truth, buffer_events)
     iops = summary["iops"] or 0.0
     click.echo(
         f"wrote {output} ({summary['ios']} I/Os, {iops:,.0f} IOPS, {summary['rpcit']} RPCITs, "

@@ -172,8 +172,12 @@ def unmaps(spans: pl.LazyFrame) -> pl.LazyFrame:
     alone = (
         points.sort("start_ts")
         .join_asof(
-            enclosing, left_on="start_ts", right_on="call_ts", by=["file", "pid"],
-            strategy="backward", check_sortedness=False,
+            enclosing,
+            left_on="start_ts",
+            right_on="call_ts",
+            by=["file", "pid"],
+            strategy="backward",
+            check_sortedness=False,
         )
         .filter(pl.col("call_end").is_null() | (pl.col("call_end") < pl.col("start_ts")))
         .drop("call_ts", "call_end")
@@ -396,9 +400,9 @@ def window_counts(spans: pl.DataFrame, ios: pl.DataFrame, g: Grid) -> pl.DataFra
         scoped.filter(pl.col("scope") == "global").select(
             w=g.window("start_ts"), what=pl.lit("global"), group=dev
         ),
-        unmaps(spans.lazy()).collect().select(
-            w=g.window("start_ts"), what=pl.lit("unmaps"), group=dev
-        ),
+        unmaps(spans.lazy())
+        .collect()
+        .select(w=g.window("start_ts"), what=pl.lit("unmaps"), group=dev),
     ]
     return pl.concat(parts, how="diagonal_relaxed").with_columns(
         pl.col("n").fill_null(1.0).cast(pl.Float64)

@@ -54,18 +54,27 @@ def dma_model(opts: DmaOptions, costs: costs_mod.Costs | None = None) -> dict[st
         run.truth.flushes.close()
 
 
+def _writer(fmt: str, out: Path, ncpus: int, scenario: str, buffer_events: int | None) -> Any:
+    if buffer_events is not None and fmt != "ftrace":
+        raise InputError("--buffer-events applies to the ftrace trace file only")
+    return WRITERS[fmt](out, ncpus, scenario, buffer_events)
+
+
 def simulate_dma(
     opts: DmaOptions,
     out: Path,
     fmt: str = "ftrace",
     costs: costs_mod.Costs | None = None,
     truth: Path | None = None,
+    buffer_events: int | None = None,
 ) -> dict[str, Any]:
     """Write a run of the DMA workload to ``out`` in ``fmt`` and its ground truth to
-    ``truth`` (default: ``out`` with ``.truth.json``). Returns the truth's summary."""
+    ``truth`` (default: ``out`` with ``.truth.json``). With ``buffer_events`` the ring
+    buffer holds that many entries per CPU and the oldest are overwritten (the truth
+    says how many per CPU, and until when). Returns the truth's summary."""
     _check_format("dma", fmt)
     table = costs or costs_mod.load()
-    writer = WRITERS[fmt](out, opts.jobs, "dma")
+    writer = _writer(fmt, out, opts.jobs, "dma", buffer_events)
     run = DmaRun(opts, table, Engine(writer))
     try:
         run.start()
@@ -84,6 +93,7 @@ def simulate_dma(
         "costs": table.as_dict(),
         "events": run.engine.emitted,
         "summary": summary,
+        "losses": getattr(writer, "losses", []),
         "flush_columns": ["start_ns", "end_ns", "cpu", "caller", "scope", "addr", "range", "ret"],
         "flushes": run.truth.flushes,
     }
@@ -117,12 +127,16 @@ def _write_truth(doc: dict[str, Any], path: Path) -> None:
 
 
 def simulate_race(
-    opts: RaceOptions, out: Path, fmt: str = "ftrace", truth: Path | None = None
+    opts: RaceOptions,
+    out: Path,
+    fmt: str = "ftrace",
+    truth: Path | None = None,
+    buffer_events: int | None = None,
 ) -> dict[str, Any]:
     """Write a run of deconfigure-during-vfio-init to ``out`` and its ground truth
     (every span, overlap, lock hold, flush and WARN) beside it. Returns the summary."""
     _check_format("race", fmt)
-    writer = WRITERS[fmt](out, 4, "race")
+    writer = _writer(fmt, out, 4, "race", buffer_events)
     run = RaceRun(opts, Engine(writer))
     try:
         run.start()
@@ -182,6 +196,7 @@ def simulate_race(
         "overlaps": overlaps,
         "locks": t.locks,
         "warns": t.warns,
+        "losses": getattr(writer, "losses", []),
         "flush_columns": ["start_ns", "end_ns", "cpu", "caller", "scope", "addr", "range", "ret"],
         "flushes": t.flushes,
     }

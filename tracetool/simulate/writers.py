@@ -19,6 +19,8 @@ from __future__ import annotations
 import functools
 import re
 import shutil
+from array import array
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,7 +200,7 @@ class FtraceWriter:
         "#              | |         |   |||||     |         |",
     ]
 
-    def __init__(self, path: Path, ncpus: int) -> None:
+    def __init__(self, path: Path, ncpus: int, buffer_events: int | None = None) -> None:
         self.path = path
         self.ncpus = ncpus
         self.part = path.with_name(path.name + ".part")
@@ -206,6 +208,12 @@ class FtraceWriter:
         self.templates = _ftrace_templates()
         self._prefix: dict[tuple[str, int, int], str] = {}
         self.entries = 0
+        # Overwrite mode with room for ``buffer_events`` entries per CPU: the oldest
+        # are lost. The CPU of every line is kept (2 bytes each) to drop them at close.
+        self.capacity = buffer_events
+        self._cpus = array("H")
+        self.per_cpu: Counter[int] = Counter()
+        self.losses: list[dict[str, int]] = []
 
     def write(self, events: list[Event]) -> None:
         tpl, prefixes = self.templates, self._prefix
@@ -221,25 +229,83 @@ class FtraceWriter:
                 "%s%s %5d.%06d: %s\n"
                 % (prefix, flags, us // 1_000_000, us % 1_000_000, tpl[code](*values))
             )
+        if self.capacity is not None:
+            cpus = [e[1] for e in events]
+            self._cpus.extend(cpus)
+            self.per_cpu.update(cpus)
         self.entries += len(lines)
         self._body.write("".join(lines))
 
     def close(self) -> None:
         self._body.close()
-        n = self.entries
+        written = self.entries
+        drop = (
+            {c: max(0, n - self.capacity) for c, n in self.per_cpu.items()}
+            if (self.capacity is not None)
+            else {}
+        )
+        kept = written - sum(drop.values())
         with self.path.open("w", encoding="utf-8", newline="\n") as out:
             out.write("# tracer: nop\n#\n")
             out.write(
-                "# entries-in-buffer/entries-written: %d/%d   #P:%d\n#\n" % (n, n, self.ncpus)
+                "# entries-in-buffer/entries-written: %d/%d   #P:%d\n#\n"
+                % (kept, written, self.ncpus)
             )
             out.write("".join(line + "\n" for line in self.HEADER))
             with self.part.open(encoding="utf-8") as body:
-                shutil.copyfileobj(body, out, 1 << 20)
+                if kept == written:
+                    shutil.copyfileobj(body, out, 1 << 20)
+                else:
+                    self._overwritten(body, out, drop)
         self.part.unlink()
+
+    def _overwritten(self, body: IO[str], out: IO[str], drop: dict[int, int]) -> None:
+        """Copy what an overwritten ring buffer still holds: each CPU's newest
+        ``capacity`` entries. As the kernel annotates a buffer that had overruns, the
+        first entry of every CPU but the very first one gets a "buffer started" line.
+        The losses (per CPU: how many, from when, to the first entry kept) go to
+        ``self.losses`` for the ground truth (test_cpu_buff_start() in trace.c)."""
+        seen: Counter[int] = Counter()
+        first_line = True
+        first_lost: dict[int, str] = {}
+        started: set[int] = set()
+        cpus = self._cpus
+        for i, line in enumerate(body):
+            cpu = cpus[i]
+            n = seen[cpu]
+            seen[cpu] = n + 1
+            if n < drop[cpu]:
+                first_lost.setdefault(cpu, line)
+                continue
+            if cpu not in started:
+                started.add(cpu)
+                if not first_line:  # not for the trace's first entry
+                    out.write("##### CPU %u buffer started ####\n" % cpu)
+                if drop[cpu]:
+                    self.losses.append(
+                        {
+                            "cpu": cpu,
+                            "lost": drop[cpu],
+                            "first_lost_us": _line_us(first_lost[cpu]),
+                            "first_kept_us": _line_us(line),
+                        }
+                    )
+            first_line = False
+            out.write(line)
 
     def abort(self) -> None:
         self._body.close()
         self.part.unlink(missing_ok=True)
+
+
+_LINE_TS = re.compile(r" (\d+)\.(\d{6}): ")
+
+
+def _line_us(line: str) -> int:
+    """The timestamp of a ``trace`` line, in µs."""
+    m = _LINE_TS.search(line)
+    assert m is not None, line
+    return int(m.group(1)) * 1_000_000 + int(m.group(2))
 
 
 _KP_ENTRY = re.compile(r"(\w+): \((\w+)\+0x0/0x[0-9a-f]+\)(.*)")
@@ -493,17 +559,21 @@ class DmesgWriter:
         pass
 
 
-def _writers() -> dict[str, Callable[[Path, int, str], Any]]:
-    """Format name -> factory(path, ncpus, scenario)."""
+Factory = Callable[[Path, int, str, "int | None"], Any]
+
+
+def _writers() -> dict[str, Factory]:
+    """Format name -> factory(path, ncpus, scenario, ring-buffer entries per CPU); only
+    the ftrace trace file models a ring buffer that overwrites."""
     from tracetool.simulate.bpftrace_out import BpftraceWriter
 
     return {
-        "ftrace": lambda p, n, sc: FtraceWriter(p, n),
-        "trace-cmd": lambda p, n, sc: TraceCmdWriter(p, n),
-        "perf": lambda p, n, sc: PerfWriter(p, n),
-        "bpftrace": lambda p, n, sc: BpftraceWriter(p, n, sc),
-        "bpftrace-json": lambda p, n, sc: BpftraceWriter(p, n, sc, as_json=True),
-        "dmesg": lambda p, n, sc: DmesgWriter(p, n),
+        "ftrace": lambda p, n, sc, buf: FtraceWriter(p, n, buf),
+        "trace-cmd": lambda p, n, sc, buf: TraceCmdWriter(p, n),
+        "perf": lambda p, n, sc, buf: PerfWriter(p, n),
+        "bpftrace": lambda p, n, sc, buf: BpftraceWriter(p, n, sc),
+        "bpftrace-json": lambda p, n, sc, buf: BpftraceWriter(p, n, sc, as_json=True),
+        "dmesg": lambda p, n, sc, buf: DmesgWriter(p, n),
     }
 
 
