@@ -375,3 +375,38 @@ def test_overwritten_buffer_loss_windows_round_trip(tmp_path: Path) -> None:
     header = out.read_text().splitlines()[2]
     kept_n = 150 * len(lost)
     assert header == f"# entries-in-buffer/entries-written: {kept_n}/{truth['events']}   #P:4"
+
+
+def test_function_graph_layout(tmp_path: Path) -> None:
+    """The race as function_graph prints it (abstime, proc): exact spans for the traced
+    calls at the truth's times, leaves for entry-only calls, tracepoints as comments;
+    with no probe arguments the device is unknown, so an overlap is inconclusive."""
+    out = tmp_path / "graph.txt"
+    simulate_race(RaceOptions(seed=1), out, "function-graph")
+    truth = json.loads(out.with_name("graph.txt.truth.json").read_text())
+    text = out.read_text().splitlines()
+    assert text[0] == "# tracer: function_graph"
+    assert any(
+        line.endswith("|  /* add_device_to_group: IOMMU: groupID=4 device=0004:00:00.0 */")
+        for line in text
+    )
+    trace = tracetool.parse(out, use_cache=False)
+    assert trace.diagnostics.collect().height == 0
+    spans = (
+        tracetool.timeline(trace.events)
+        .spans.filter(pl.col("kind").is_in(["attach", "release"]))
+        .collect()
+    )
+    got = sorted(
+        zip(spans["kind"], spans["start_ts"] // 1000, spans["end_ts"] // 1000, strict=True)
+    )
+    want = sorted(
+        (s["kind"], s["start_ns"] // 1000, s["end_ns"] // 1000)
+        for s in truth["spans"]
+        if s["kind"] in ("attach", "release")
+    )
+    assert got == want
+    assert set(spans["exact"]) == {True}
+    findings = tracetool.check(trace).filter(pl.col("rule").is_in(OVERLAP_RULES)).collect()
+    assert findings.height == len(truth["overlaps"]) == 1
+    assert findings["status"].to_list() == ["inconclusive"]

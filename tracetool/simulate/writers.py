@@ -566,6 +566,7 @@ def _writers() -> dict[str, Factory]:
     """Format name -> factory(path, ncpus, scenario, ring-buffer entries per CPU); only
     the ftrace trace file models a ring buffer that overwrites."""
     from tracetool.simulate.bpftrace_out import BpftraceWriter
+    from tracetool.simulate.graph_out import GraphWriter
 
     return {
         "ftrace": lambda p, n, sc, buf: FtraceWriter(p, n, buf),
@@ -574,6 +575,7 @@ def _writers() -> dict[str, Factory]:
         "bpftrace": lambda p, n, sc, buf: BpftraceWriter(p, n, sc),
         "bpftrace-json": lambda p, n, sc, buf: BpftraceWriter(p, n, sc, as_json=True),
         "dmesg": lambda p, n, sc, buf: DmesgWriter(p, n),
+        "function-graph": lambda p, n, sc, buf: GraphWriter(p, n),
     }
 
 
