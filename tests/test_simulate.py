@@ -410,3 +410,20 @@ def test_function_graph_layout(tmp_path: Path) -> None:
     findings = tracetool.check(trace).filter(pl.col("rule").is_in(OVERLAP_RULES)).collect()
     assert findings.height == len(truth["overlaps"]) == 1
     assert findings["status"].to_list() == ["inconclusive"]
+
+
+def test_dma_run_as_sysrq_dump(tmp_path: Path) -> None:
+    """With no crash, the DMA run reaches the kernel log through SysRq-z: the dump holds
+    every event, and stats counts the truth's RPCITs and I/Os from it."""
+    out = tmp_path / "dma.log"
+    summary = simulate_dma(DmaOptions(**SMALL, scheme="s390-strict"), out, "dmesg")  # type: ignore[arg-type]
+    text = out.read_text().splitlines()
+    assert text[0].endswith("] sysrq: Dump ftrace buffer")
+    assert text[1].endswith("] Dumping ftrace buffer:")
+    trace = tracetool.parse(out, use_cache=False)
+    assert trace.diagnostics.collect().height == 0
+    truth = json.loads(out.with_name("dma.log.truth.json").read_text())
+    assert trace.events.collect().height == truth["events"]
+    figures = tracetool.stats(trace)
+    assert figures.flushes.collect()["flushes"].to_list() == [summary["rpcit"]]
+    assert figures.io.collect()["ios"].to_list() == [summary["ios"]]

@@ -24,7 +24,7 @@ __all__ = ["DmaOptions", "RaceOptions", "dma_model", "simulate_dma", "simulate_r
 
 # What each scenario can be written as.
 FORMATS = {
-    "dma": ("ftrace", "trace-cmd", "perf", "bpftrace", "bpftrace-json"),
+    "dma": ("ftrace", "trace-cmd", "perf", "bpftrace", "bpftrace-json", "dmesg"),
     "race": ("ftrace", "function-graph", "trace-cmd", "perf", "bpftrace", "bpftrace-json", "dmesg"),
 }
 # Kernel release strings by era, as a WARN's "CPU: ... Not tainted" line prints them.

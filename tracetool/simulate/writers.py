@@ -476,10 +476,13 @@ class DmesgWriter:
     events that print them; a WARN (``Warn``) is printed at its time and, as with
     panic_on_warn and ftrace_dump_on_oops, followed by the panic and a latency-format
     dump of the trace buffer (kernel/trace/trace.c ftrace_dump()). Nothing after the
-    panic happens. The ring buffer is small, so events are kept in memory."""
+    panic happens. With no crash, the DMA run reaches the log the other way a trace
+    does: SysRq-z (``echo z > /proc/sysrq-trigger``) after the run dumps the buffer.
+    The ring buffer is bounded, so events are kept in memory."""
 
-    def __init__(self, path: Path, ncpus: int) -> None:
+    def __init__(self, path: Path, ncpus: int, scenario: str = "race") -> None:
         self.path = path
+        self.scenario = scenario
         self.templates = _ftrace_templates()
         self.events: list[tuple[int, int, tuple[str, int], str, str]] = []
         self.warn: Warn | None = None
@@ -502,6 +505,22 @@ class DmesgWriter:
                 verb = "Adding to" if body.startswith("add") else "Removing from"
                 out.append((ts + 2_000, "pci %s: %s iommu group %s" % (dev, verb, gid)))
         return out
+
+    @staticmethod
+    def _dump(
+        at: int, kept: list[tuple[int, int, tuple[str, int], str, str]]
+    ) -> list[tuple[int, str]]:
+        """ftrace_dump() printed from ``at``: the entries in the latency format, between
+        dashed lines, each its own printk."""
+        dump = ["Dumping ftrace buffer:", "-" * 33]
+        for n, (ts, cpu, (comm, pid), flags, body) in enumerate(kept):
+            gap = kept[n + 1][0] - ts if n + 1 < len(kept) else 0
+            dump.append(
+                "%8.8s-%-7d %3d%s %4dus%s: %s"
+                % (comm, pid, cpu, flags, ts // 1000, _mark(gap), body)
+            )
+        dump.append("-" * 33)
+        return [(at + i * 1_000, text) for i, text in enumerate(dump)]
 
     def _report(self, w: Warn) -> list[str]:
         comm, pid = w.task
@@ -540,17 +559,12 @@ class DmesgWriter:
             report = self._report(w)
             lines += [(w.ts + i * 2_000, text) for i, text in enumerate(report)]
             at = w.ts + len(report) * 2_000 + 10_000
-            dump = ["Dumping ftrace buffer:", "-" * 33]
             # Other CPUs trace on while the WARN prints; ftrace_dump() stops tracing.
-            kept = [e for e in self.events if e[0] < at]
-            for n, (ts, cpu, (comm, pid), flags, body) in enumerate(kept):
-                gap = kept[n + 1][0] - ts if n + 1 < len(kept) else 0
-                dump.append(
-                    "%8.8s-%-7d %3d%s %4dus%s: %s"
-                    % (comm, pid, cpu, flags, ts // 1000, _mark(gap), body)
-                )
-            dump.append("-" * 33)
-            lines += [(at + i * 1_000, text) for i, text in enumerate(dump)]
+            lines += self._dump(at, [e for e in self.events if e[0] < at])
+        elif self.scenario == "dma" and self.events:
+            at = self.events[-1][0] + 5_000_000
+            lines.append((at, "sysrq: Dump ftrace buffer"))
+            lines += self._dump(at + 2_000, self.events)
         lines.sort(key=lambda x: x[0])
         with self.path.open("w", encoding="utf-8", newline="\n") as out:
             out.write("".join(_printk(ts, text) for ts, text in lines))
@@ -574,7 +588,7 @@ def _writers() -> dict[str, Factory]:
         "perf": lambda p, n, sc, buf: PerfWriter(p, n),
         "bpftrace": lambda p, n, sc, buf: BpftraceWriter(p, n, sc),
         "bpftrace-json": lambda p, n, sc, buf: BpftraceWriter(p, n, sc, as_json=True),
-        "dmesg": lambda p, n, sc, buf: DmesgWriter(p, n),
+        "dmesg": lambda p, n, sc, buf: DmesgWriter(p, n, sc),
         "function-graph": lambda p, n, sc, buf: GraphWriter(p, n),
     }
 
