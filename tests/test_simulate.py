@@ -428,3 +428,27 @@ def test_dma_run_as_sysrq_dump(tmp_path: Path) -> None:
     figures = tracetool.stats(trace)
     assert figures.flushes.collect()["flushes"].to_list() == [summary["rpcit"]]
     assert figures.io.collect()["ios"].to_list() == [summary["ios"]]
+
+
+from tracetool.simulate import FORMATS  # noqa: E402
+
+
+@pytest.mark.parametrize("fmt", FORMATS["race"])
+@pytest.mark.parametrize("era", ERAS)
+def test_every_era_in_every_format_parses_cleanly(tmp_path: Path, era: str, fmt: str) -> None:
+    out = tmp_path / "race.out"
+    simulate_race(RaceOptions(era=era, seed=2, devices=2), out, fmt)
+    trace = tracetool.parse(out, use_cache=False)
+    assert trace.diagnostics.collect().height == 0
+    assert trace.events.collect().height > 0
+
+
+@pytest.mark.parametrize("fmt", FORMATS["dma"])
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_every_scheme_in_every_format_parses_cleanly(tmp_path: Path, scheme: str, fmt: str) -> None:
+    out = tmp_path / "dma.out"
+    opts = DmaOptions(scheme=scheme, duration_ms=1.0, jobs=2, iodepth=2, fq_size=8)
+    simulate_dma(opts, out, fmt)
+    trace = tracetool.parse(out, use_cache=False)
+    assert trace.diagnostics.collect().height == 0
+    assert trace.events.collect().height > 0

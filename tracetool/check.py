@@ -792,7 +792,8 @@ def evaluate(selected: dict[str, Rule], tl: Timeline, losses: pl.LazyFrame) -> C
     )
     result.findings = (
         found.select(*(pl.col(c).cast(t) for c, t in FINDINGS_SCHEMA.items()))
-        .sort("ts", "rule", "device")
+        # A total order, so the same trace always lists its findings the same way.
+        .sort("ts", "rule", "device", "dur", "message", nulls_last=True)
         .collect()
     )
     return result
