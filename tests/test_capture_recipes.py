@@ -26,6 +26,7 @@ PROBE = re.compile(r"""^\s*probe\s+(['"])([pr]):(\w+)\s+(\w+)(.*)\1\s*$""")
 ENTRY = re.compile(r": (\w+): \((\w+)\+0x0/0x[0-9a-f]+\)(.*)$")
 RETURN = re.compile(r": (\w+): \(\w+\+0x[0-9a-f]+/0x[0-9a-f]+ <- (\w+)\)(.*)$")
 NAME_ARG = "name=+0(+0($arg1)):string"
+NAME2_ARG = "name=+0(+0($arg2)):string"
 
 
 def recipe_probes(era: str) -> dict[str, tuple[str, str, set[str]]]:
@@ -33,7 +34,8 @@ def recipe_probes(era: str) -> dict[str, tuple[str, str, set[str]]]:
     probes = {}
     for script in ERA_RECIPES[era]:
         for line in (RECIPES / script).read_text().splitlines():
-            m = PROBE.match(line.replace("$NAME", NAME_ARG).replace("\\$", "$"))
+            text = line.replace("$NAME2", NAME2_ARG).replace("$NAME", NAME_ARG)
+            m = PROBE.match(text.replace("\\$", "$"))
             if m:
                 args = {a.split("=")[0] for a in m.group(5).split()}
                 probes[m.group(3)] = (m.group(2), m.group(4), args)
@@ -93,3 +95,37 @@ def test_recipes_are_valid_shell(script: str) -> None:
     import subprocess
 
     subprocess.run(["bash", "-n", str(RECIPES / script)], check=True)
+
+
+BT_PROBE = re.compile(r"\b(kprobe|kretprobe):(\w+)")
+
+
+def bt_probes(script: Path) -> list[tuple[str, str]]:
+    """(probe type, function) of every probe a bpftrace script attaches."""
+    heads = re.findall(r"((?:k(?:ret)?probe:\w+[,\s]*)+)\{", script.read_text())
+    return [m for head in heads for m in BT_PROBE.findall(head)]
+
+
+@pytest.mark.parametrize("name", ["v6.0.bt", "v6.2.bt", "v6.7.bt"])
+def test_bpftrace_recipes_match_the_simulator(name: str) -> None:
+    """The simulator writes what each era's bpftrace script prints: the same probes,
+    and each function in the line shape the script gives it."""
+    from tracetool.simulate.bpftrace_out import SCRIPTS
+
+    script = SCRIPTS[name]
+    text = (RECIPES / name).read_text()
+    probes = bt_probes(RECIPES / name)
+    assert len(probes) == script.probes()
+    blocks = re.findall(r"((?:k(?:ret)?probe:\w+[,\s]*)+)\{(.*?)\}\s*$", text, re.S | re.M)
+    shapes = {
+        "dev": "dev=%p name=%s",
+        "dom_dev": "dom=%p dev=%p name=%s",
+        "zdev": "zdev=%p",
+        "domain": "domain=%p",
+        "ret": "ret=%d",
+    }
+    for head, body in blocks:
+        funcs = {f for kind, f in BT_PROBE.findall(head)}
+        for field, shape in shapes.items():
+            if "%llu %d %s %s " + shape + "\\n" in body:
+                assert funcs <= set(getattr(script, field)), (name, field, funcs)

@@ -136,7 +136,8 @@ def simulate_race(
     """Write a run of deconfigure-during-vfio-init to ``out`` and its ground truth
     (every span, overlap, lock hold, flush and WARN) beside it. Returns the summary."""
     _check_format("race", fmt)
-    writer = _writer(fmt, out, 4, "race", buffer_events)
+    era = opts.era if opts.era in ("v6.0", "v6.0+dma_domain_lock", "v6.1", "v6.5") else "v6.0"
+    writer = _writer(fmt, out, 4, f"race/{era}", buffer_events)
     run = RaceRun(opts, Engine(writer))
     try:
         run.start()

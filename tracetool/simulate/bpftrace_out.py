@@ -4,8 +4,9 @@ A bpftrace script prints only what it probes, so each scenario is written as the
 script a user would run for it (samples/capture/*.bt, whose printf formats
 parsers/bpftrace.toml declares):
 
-* the race: ``s390_iommu_lifetime.bt``: probe, release, attach and detach lines with
-  their pointers, and the DMA-API hand-over;
+* the race: the era's ``samples/capture/s390/v6.*.bt``: one line per entry and return,
+  ``nsecs tid comm probe [args]``, with the device's pointer and name, the DMA-API
+  hand-over, VFIO's map/unmap and the RPCITs;
 * the DMA workload: ``s390_dma_block.bt``: iommu map/unmap and block_rq_issue lines
   (with a 4-frame kstack), and at exit the maps: a log2 and a linear histogram of the
   I/O latency in µs, the bytes per request, and counts per task.
@@ -22,12 +23,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from tracetool.simulate.engine import Event
 
-LIFETIME_PROBES = 8  # probes s390_iommu_lifetime.bt attaches
 DMA_BLOCK_PROBES = 6  # BEGIN, iommu:map, iommu:unmap, block_rq_issue/complete, END
 KSTACK = (
     "nvme_queue_rq+1021",
@@ -36,6 +37,84 @@ KSTACK = (
     "submit_bio_noacct_nocheck+644",
 )
 BAR = 52
+
+
+@dataclass(frozen=True)
+class Script:
+    """Which functions an era's capture script prints, by line shape (see
+    samples/capture/s390/v6.*.bt; tests/test_capture_recipes.py keeps them in step)."""
+
+    dev: tuple[str, ...]  # "dev=%p name=%s" from arg0
+    dom_dev: tuple[str, ...]  # "dom=%p dev=%p name=%s"
+    zdev: tuple[str, ...]
+    domain: tuple[str, ...]
+    bare: tuple[str, ...]  # entries with no arguments
+    ret: tuple[str, ...]  # returns with "ret=%d"
+    ret_bare: tuple[str, ...]  # returns with nothing
+
+    def probes(self) -> int:
+        """How many probes the script attaches (zpci_refresh_trans's entry included)."""
+        groups = (
+            self.dev,
+            self.dom_dev,
+            self.zdev,
+            self.domain,
+            self.bare,
+            self.ret,
+            self.ret_bare,
+        )
+        return 1 + sum(len(g) for g in groups)
+
+
+_LIFE = ("s390_iommu_probe_device", "s390_iommu_release_device")
+_ATT = "s390_iommu_attach_device"
+_DET = "s390_iommu_detach_device"
+_ZDEV = ("zpci_register_ioat", "zpci_unregister_ioat", "zpci_deconfigure_device")
+_DMA_API = ("zpci_dma_init_device", "zpci_dma_exit_device")
+_RPCIT = "zpci_refresh_trans"
+_IOTLB = ("s390_iommu_iotlb_sync_map", "s390_iommu_iotlb_sync", "s390_iommu_flush_iotlb_all")
+SCRIPTS = {
+    "v6.0.bt": Script(
+        dev=_LIFE,
+        dom_dev=(_ATT, _DET),
+        zdev=_DMA_API + _ZDEV,
+        domain=("s390_iommu_map", "s390_iommu_unmap"),
+        bare=(),
+        ret=(_LIFE[0], _ATT, "s390_iommu_map", "s390_iommu_unmap", _RPCIT),
+        ret_bare=(_LIFE[1], _DET),
+    ),
+    "v6.2.bt": Script(
+        dev=_LIFE,
+        dom_dev=(_ATT, _DET),
+        zdev=_DMA_API + _ZDEV,
+        domain=("s390_iommu_map_pages", "s390_iommu_unmap_pages", *_IOTLB),
+        bare=(),
+        ret=(_LIFE[0], _ATT, "s390_iommu_map_pages", "s390_iommu_unmap_pages", _RPCIT),
+        ret_bare=(_LIFE[1], _DET, *_IOTLB),
+    ),
+    "v6.7.bt": Script(
+        dev=(*_LIFE, "iommu_dma_map_page", "iommu_dma_unmap_page"),
+        dom_dev=(_ATT,),
+        zdev=_ZDEV,
+        domain=("s390_iommu_flush_iotlb_all",),
+        bare=("fq_flush_timeout",),
+        ret=(_LIFE[0], _ATT, _RPCIT),
+        ret_bare=(
+            _LIFE[1],
+            "iommu_dma_map_page",
+            "iommu_dma_unmap_page",
+            "s390_iommu_flush_iotlb_all",
+            "fq_flush_timeout",
+        ),
+    ),
+}
+ERA_SCRIPTS = {
+    "v6.0": "v6.0.bt",
+    "v6.0+dma_domain_lock": "v6.0.bt",
+    "v6.1": "v6.0.bt",
+    "v6.5": "v6.2.bt",
+    "v6.7": "v6.7.bt",
+}
 
 
 def size_label(n: int) -> str:
@@ -69,7 +148,10 @@ class BpftraceWriter:
     """bpftrace output of the capture script for ``scenario`` (``race`` or ``dma``)."""
 
     def __init__(self, path: Path, ncpus: int, scenario: str = "race", as_json: bool = False):
+        """``scenario`` is ``dma``, or ``race/ERA`` (the era picks the script)."""
+        scenario, _, era = scenario.partition("/")
         self.scenario = scenario
+        self.script = SCRIPTS[ERA_SCRIPTS[era or "v6.0"]]
         self.json = as_json
         self._out: IO[str] = path.open("w", encoding="utf-8", newline="\n")
         self.entry: dict[tuple[str, int], int] = {}  # @rel[tid], @att[tid]
@@ -82,7 +164,7 @@ class BpftraceWriter:
             "@unmaps": Counter(),
             "@rwbs": Counter(),
         }
-        probes = LIFETIME_PROBES if scenario == "race" else DMA_BLOCK_PROBES
+        probes = self.script.probes() if scenario == "race" else DMA_BLOCK_PROBES
         if as_json:
             self._emit_json("attached_probes", {"probes": probes})
         else:
@@ -109,29 +191,41 @@ class BpftraceWriter:
                 self._printf(text)
 
     def _race(self, ts: int, task: tuple[str, int], code: str, v: tuple[Any, ...]) -> str:
-        comm, tid = task
-        head = "%d %d %s " % (ts, tid, comm)
+        """The line the era's script prints for this event, or nothing."""
+        sc = self.script
+        head = "%d %d %s " % (ts, task[1], task[0])
         if code == "call":
             func, args = v[0], dict(v[1:])
-            if func == "s390_iommu_probe_device":
-                return head + "probe dev=0x%x\n" % args["dev"]
-            if func == "s390_iommu_release_device":
-                self.entry[("rel", tid)] = ts
-                return head + "release_enter dev=0x%x\n" % args["dev"]
-            if func == "s390_iommu_attach_device":
-                self.entry[("att", tid)] = ts
-                return head + "attach_enter dom=0x%x dev=0x%x\n" % (args["domain"], args["dev"])
-            if func == "s390_iommu_detach_device":
-                return head + "detach_enter dom=0x%x dev=0x%x\n" % (args["domain"], args["dev"])
-            if func in ("zpci_dma_init_device", "zpci_dma_exit_device"):
+            if func in sc.dev:
+                return head + "kprobe:%s dev=0x%x name=%s\n" % (func, args["dev"], args["name"])
+            if func in sc.dom_dev:
+                return head + "kprobe:%s dom=0x%x dev=0x%x name=%s\n" % (
+                    func,
+                    args["domain"],
+                    args["dev"],
+                    args["name"],
+                )
+            if func in sc.zdev:
                 return head + "kprobe:%s zdev=0x%x\n" % (func, args["zdev"])
+            if func in sc.domain:
+                return head + "kprobe:%s domain=0x%x\n" % (func, args["domain"])
+            if func in sc.bare:
+                return head + "kprobe:%s\n" % func
         elif code == "ret":
             func, _, ret = v
-            if func == "s390_iommu_release_device" and ("rel", tid) in self.entry:
-                return head + "release_exit dur=%d\n" % (ts - self.entry.pop(("rel", tid)))
-            if func == "s390_iommu_attach_device" and ("att", tid) in self.entry:
-                del self.entry[("att", tid)]
-                return head + "attach_exit ret=%d\n" % ret
+            if func in sc.ret:
+                return head + "kretprobe:%s ret=%d\n" % (func, ret or 0)
+            if func in sc.ret_bare:
+                return head + "kretprobe:%s\n" % func
+        elif code == "rpcit":
+            fn, addr, size = v
+            return head + "kprobe:zpci_refresh_trans fn=0x%x addr=0x%x range=0x%x\n" % (
+                fn,
+                addr,
+                size,
+            )
+        elif code == "rpcit_r":
+            return head + "kretprobe:zpci_refresh_trans ret=%d\n" % v[1]
         return ""
 
     def _dma(self, ts: int, task: tuple[str, int], code: str, v: tuple[Any, ...]) -> str:

@@ -137,7 +137,9 @@ class RaceRun:
         t = yield at(0)
         self.ev(t, cpu, k, "call", "zpci_dma_init_device", ("zdev", d.zdev))
         t += self.step(8_000, 15_000)
-        self.enter(t, cpu, k, d, "probe", "s390_iommu_probe_device", ("dev", d.dev))
+        self.enter(
+            t, cpu, k, d, "probe", "s390_iommu_probe_device", ("dev", d.dev), ("name", d.name)
+        )
         t += self.step(2_000, 5_000)
         self.leave(t, cpu, k, d, "s390_iommu_probe_device", "__iommu_probe_device", 0)
         t += self.step(3_000, 9_000)
@@ -182,7 +184,15 @@ class RaceRun:
         )
         hold = self.truth.locks[-1]
         self.enter(
-            t, cpu, q, d, "attach", "s390_iommu_attach_device", ("domain", d.domain), ("dev", d.dev)
+            t,
+            cpu,
+            q,
+            d,
+            "attach",
+            "s390_iommu_attach_device",
+            ("domain", d.domain),
+            ("dev", d.dev),
+            ("name", d.name),
         )
         attached = True
         if era == "v6.0+dma_domain_lock":
@@ -282,6 +292,7 @@ class RaceRun:
             "s390_iommu_detach_device",
             ("domain", d.domain),
             ("dev", d.dev),
+            ("name", d.name),
         )
         if self.o.era == "v6.0+dma_domain_lock":
             t = yield from self.locked(d, t + 800, cpu, task, "detach")
@@ -349,7 +360,9 @@ class RaceRun:
             )
             hold = self.truth.locks[-1]
         t = yield at(t + self.step(3_000, 6_000))
-        self.enter(t, cpu, k, d, "release", "s390_iommu_release_device", ("dev", d.dev))
+        self.enter(
+            t, cpu, k, d, "release", "s390_iommu_release_device", ("dev", d.dev), ("name", d.name)
+        )
         if era == "v6.0+dma_domain_lock":
             t = yield from self.locked(d, t + 700, cpu, k, "release")
             d.released = True

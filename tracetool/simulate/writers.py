@@ -139,9 +139,12 @@ def _ftrace_templates() -> dict[str, Callable[..., str]]:
     timeout = _entry("fqtimeout", "fq_flush_timeout")
     timeout_r = _ret("fqtimeout_r", "call_timer_fn", "fq_flush_timeout")
 
-    def call(func: str, *args: tuple[str, int]) -> str:
+    def call(func: str, *args: tuple[str, int | str]) -> str:
+        """Fetch-args as the kernel prints them: x64 as 0x%Lx, strings quoted."""
         name = PROBE_NAMES.get(func, func)
-        return _entry(name, func) + "".join(" %s=0x%x" % kv for kv in args)
+        return _entry(name, func) + "".join(
+            ' %s="%s"' % (k, v) if isinstance(v, str) else " %s=0x%x" % (k, v) for k, v in args
+        )
 
     def ret(func: str, site: str, value: int | None) -> str:
         text = _ret(PROBE_NAMES.get(func, func) + "_r", site, func)

@@ -23,8 +23,9 @@ probe() {
     echo "$spec" >> "$T/kprobe_events"
 }
 
-# Name of the device a struct device * points to.
+# Name of the device a struct device * points to (in the first or second argument).
 NAME='name=+0(+0($arg1)):string'
+NAME2='name=+0(+0($arg2)):string'
 
 start() {
     echo nop > "$T/current_tracer"

@@ -5,13 +5,13 @@
 #   ./v6.2.sh start | save OUT
 . "$(dirname "$0")/common.sh"
 setup() {
-    probe 'p:s390_probe s390_iommu_probe_device dev=$arg1'
+    probe "p:s390_probe s390_iommu_probe_device dev=\$arg1 $NAME"
     probe 'r:s390_probe_r s390_iommu_probe_device ret=$retval:s32'
-    probe 'p:s390_att s390_iommu_attach_device domain=$arg1 dev=$arg2'
+    probe "p:s390_att s390_iommu_attach_device domain=\$arg1 dev=\$arg2 $NAME2"
     probe 'r:s390_att_r s390_iommu_attach_device ret=$retval:s32'
-    probe 'p:s390_det s390_iommu_detach_device domain=$arg1 dev=$arg2'
+    probe "p:s390_det s390_iommu_detach_device domain=\$arg1 dev=\$arg2 $NAME2"
     probe 'r:s390_det_r s390_iommu_detach_device'
-    probe 'p:s390_rel s390_iommu_release_device dev=$arg1'
+    probe "p:s390_rel s390_iommu_release_device dev=\$arg1 $NAME"
     probe 'r:s390_rel_r s390_iommu_release_device'
     probe 'p:dma_init zpci_dma_init_device zdev=$arg1'
     probe 'p:dma_exit zpci_dma_exit_device zdev=$arg1'

@@ -5,11 +5,11 @@
 #   ./v6.7.sh start | save OUT
 . "$(dirname "$0")/common.sh"
 setup() {
-    probe 'p:s390_probe s390_iommu_probe_device dev=$arg1'
+    probe "p:s390_probe s390_iommu_probe_device dev=\$arg1 $NAME"
     probe 'r:s390_probe_r s390_iommu_probe_device ret=$retval:s32'
-    probe 'p:s390_att s390_iommu_attach_device domain=$arg1 dev=$arg2'
+    probe "p:s390_att s390_iommu_attach_device domain=\$arg1 dev=\$arg2 $NAME2"
     probe 'r:s390_att_r s390_iommu_attach_device ret=$retval:s32'
-    probe 'p:s390_rel s390_iommu_release_device dev=$arg1'
+    probe "p:s390_rel s390_iommu_release_device dev=\$arg1 $NAME"
     probe 'r:s390_rel_r s390_iommu_release_device'
     probe 'p:reg_ioat zpci_register_ioat zdev=$arg1'
     probe 'p:unreg_ioat zpci_unregister_ioat zdev=$arg1'
