@@ -1,0 +1,208 @@
+"""Symbolization against binutils addr2line, the reference (in tests only): every byte
+of every function of C programs built here with inlining, for x86-64 and for big-endian
+s390x (Debian's cross compiler, which .ci/run installs), with DWARF 5 and 4, and
+stripped of their DWARF."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from tracetool.cli import main
+from tracetool.errors import InputError
+from tracetool.symbols import load
+
+TOOLCHAINS = {
+    "x86_64": ("gcc", "addr2line", "strip"),
+    "s390x": ("s390x-linux-gnu-gcc", "s390x-linux-gnu-addr2line", "s390x-linux-gnu-strip"),
+}
+
+
+def _source(where: Path) -> list[Path]:
+    """Three units of small functions: static inline helpers inlined two deep into
+    exported functions, loops, and an unlikely branch (a .cold part)."""
+    rng = random.Random(1)
+    files = []
+    for cu in range(3):
+        lines = ["#include <stdlib.h>"]
+        for i in range(12):
+            lines.append(
+                f"static inline int h{cu}_{i}(int x) {{ if (x & {i + 1}) return x * {i + 3};"
+                f" return x - {i}; }}"
+            )
+        for i in range(8):
+            a, b, c = rng.sample(range(12), 3)
+            lines.append(
+                f"static inline int g{cu}_{i}(int x) {{ int s = h{cu}_{a}(x);"
+                f" for (int k = 0; k < (x & 7); k++) s += h{cu}_{b}(k + s);"
+                f" return s ^ h{cu}_{c}(s); }}"
+            )
+        for i in range(6):
+            a, b = rng.sample(range(8), 2)
+            lines.append(
+                f"int f{cu}_{i}(int x) {{ if (__builtin_expect(x < 0, 0)) abort();"
+                f" return g{cu}_{a}(x) + g{cu}_{b}(x + 1); }}"
+            )
+        path = where / f"cu{cu}.c"
+        path.write_text("\n".join(lines) + "\n")
+        files.append(path)
+    main_c = where / "main.c"
+    main_c.write_text(
+        "int f0_0(int); int f1_0(int); int f2_0(int);\n"
+        "int main(int c, char **v) { return f0_0(c) + f1_0(c) + f2_0(c); }\n"
+    )
+    return [*files, main_c]
+
+
+def _need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{tool} is missing; .ci/run installs it")
+        pytest.skip(f"{tool} is not installed")
+    return path
+
+
+@pytest.fixture(scope="module")
+def binaries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
+    """name -> (binary, its addr2line)."""
+    where = tmp_path_factory.mktemp("elf")
+    sources = [str(p) for p in _source(where)]
+    out: dict[str, tuple[Path, str]] = {}
+    for arch, (cc, a2l, strip) in TOOLCHAINS.items():
+        if shutil.which(cc) is None:
+            continue
+        for name, flags in (("o2", ["-g", "-O2"]), ("o3-dwarf4", ["-gdwarf-4", "-O3"])):
+            binary = where / f"{arch}-{name}"
+            subprocess.run([cc, *flags, "-o", str(binary), *sources], check=True)
+            out[f"{arch}-{name}"] = (binary, a2l)
+        stripped = where / f"{arch}-nodwarf"
+        subprocess.run(
+            [strip, "--strip-debug", "-o", str(stripped), str(out[f"{arch}-o2"][0])], check=True
+        )
+        out[f"{arch}-nodwarf"] = (stripped, a2l)
+    return out
+
+
+def _addr2line(a2l: str, binary: Path, addrs: list[int]) -> dict[int, list[str]]:
+    done = subprocess.run(
+        [a2l, "-a", "-f", "-i", "-e", str(binary), *(hex(a) for a in addrs)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out: dict[int, list[str]] = {}
+    current = 0
+    for line in done.stdout.splitlines():
+        if line.startswith("0x"):
+            current = int(line, 16)
+            out[current] = []
+        else:
+            out[current].append(line)
+    return out
+
+
+def _as_addr2line(frames: list[dict[str, object]] | None) -> list[str]:
+    if not frames:
+        return ["??", "??:0"]
+    out = []
+    for f in frames:
+        out.append(str(f["func"] or "??"))
+        loc = f"{f['file']}:{f['line']}" if f["file"] else "??:?"
+        if f["discriminator"]:
+            loc += f" (discriminator {f['discriminator']})"
+        out.append(loc)
+    return out
+
+
+@pytest.mark.parametrize(
+    "name",
+    [f"{arch}-{kind}" for arch in TOOLCHAINS for kind in ("o2", "o3-dwarf4", "nodwarf")],
+)
+def test_every_address_matches_addr2line(binaries: dict[str, tuple[Path, str]], name: str) -> None:
+    arch = name.split("-")[0]
+    _need(TOOLCHAINS[arch][0])
+    binary, a2l = binaries[name]
+    _need(a2l)
+    b = load(binary, use_cache=False)
+    assert b.tables.big_endian == (arch == "s390x")
+    assert b.tables.has_dwarf == (name.split("-", 1)[1] != "nodwarf")
+    funcs = b.tables.functions.filter(pl.col("size") > 0)
+    addrs = sorted(
+        {a for lo, n in zip(funcs["addr"], funcs["size"], strict=True) for a in range(lo, lo + n)}
+    )
+    got = b.resolve(pl.DataFrame({"addr": pl.Series(addrs, dtype=pl.UInt64)}))
+    want = _addr2line(a2l, binary, addrs)
+    inlined = 0
+    for addr, frames in zip(got["addr"], got["frames"].to_list(), strict=True):
+        assert _as_addr2line(frames) == want[addr], hex(addr)
+        inlined += len(frames or []) > 1
+    assert len(addrs) > 1000
+    if b.tables.has_dwarf:
+        assert inlined > 100  # the chains were exercised
+
+
+def test_tables_are_cached_by_build_id(binaries: dict[str, tuple[Path, str]]) -> None:
+    _need("gcc")
+    binary, _ = binaries["x86_64-o2"]
+    first = load(binary)
+    again = load(binary)
+    assert not first.cached and again.cached
+    assert first.build_id and len(first.build_id) == 40
+    for name in ("functions", "lines", "scopes", "chains"):
+        assert getattr(again.tables, name).equals(getattr(first.tables, name)), name
+
+
+def test_not_an_elf(tmp_path: Path) -> None:
+    path = tmp_path / "vmlinux"
+    path.write_text("not an ELF\n")
+    with pytest.raises(InputError, match="not an ELF file"):
+        load(path)
+
+
+def test_symbolize_a_log(binaries: dict[str, tuple[Path, str]], tmp_path: Path) -> None:
+    """An s390 call trace of a kernel loaded 16 MiB up: the KASLR offset is derived from
+    frames printing both address and name, an unreliable frame keeps its parentheses,
+    a frame whose name is not in the binary is placed by its address, and every frame
+    gets the source line and inline chain addr2line gives."""
+    _need("s390x-linux-gnu-gcc")
+    binary, a2l = binaries["s390x-o2"]
+    b = load(binary, use_cache=False)
+    funcs = dict(zip(b.tables.functions["name"], b.tables.functions["addr"], strict=True))
+    sizes = dict(zip(b.tables.functions["name"], b.tables.functions["size"], strict=True))
+    shift = 0x1000000
+    f03, f12 = funcs["f0_3"], funcs["f1_2"]
+    log = tmp_path / "dmesg.txt"
+    log.write_text(
+        "[  531.000129] Call Trace:\n"
+        f"[  531.000131]  [<{f03 + shift + 0x10:016x}>] f0_3+0x10/{sizes['f0_3']:#x}\n"
+        f"[  531.000133] ([<{f12 + shift + 4:016x}>] f1_2+0x4/{sizes['f1_2']:#x})\n"
+        f"[  531.000135]  [<{f03 + shift + 0x20:016x}>] gone+0x4/0x50\n"
+        "[  531.000137] no frame here\n"
+    )
+    result = CliRunner().invoke(main, ["symbolize", str(log), "--vmlinux", str(binary)])
+    assert result.exit_code == 0, result.output
+    assert f"KASLR offset {shift:#x}" in result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "[  531.000129] Call Trace:" and lines[4] == "[  531.000137] no frame here"
+    for line, addr in ((lines[1], f03 + 0x10), (lines[2], f12 + 4), (lines[3], f03 + 0x20)):
+        want = _addr2line(a2l, binary, [addr])[addr]
+        assert f" {want[-1]}" in line  # the printed function's own line
+        if len(want) > 2:  # what was inlined there, innermost first
+            assert f"(inlined: {want[0]} {want[1]}" in line
+    assert lines[2].startswith("[  531.000133] ([<")
+    assert lines[3].endswith("[address in f0_3+0x20]")
+    doc = json.loads(
+        CliRunner().invoke(main, ["symbolize", str(log), "--vmlinux", str(binary), "--json"]).stdout
+    )
+    assert doc["kaslr_offset"] == shift
+    assert [f["how"] for f in doc["frames"]] == ["symbol", "symbol", "raw"]
+    assert [f["unreliable"] for f in doc["frames"]] == [False, True, False]

@@ -1,0 +1,98 @@
+"""Symbolization: addresses and ``func+0x1a/0x80`` frames to function, ``file:line`` and
+inline chain, from an ELF with DWARF (a vmlinux, a module, any binary), in bulk.
+
+``load(path)`` reads the ELF once (``tables``) and caches its tables as Parquet keyed
+by the ELF's build-id, so a second run reads columns instead of DWARF. ``resolve``
+(``resolve.resolve``) joins sorted addresses against them; ``frames`` finds the frames
+a kernel log or trace prints and gives each its address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from tracetool import cache
+from tracetool.errors import InputError
+from tracetool.symbols import tables as tables_mod
+from tracetool.symbols.resolve import resolve
+from tracetool.symbols.tables import Tables
+
+__all__ = ["Binary", "load", "resolve"]
+
+# Bump when the tables' content or layout changes: old cache entries are then ignored.
+TABLES_VERSION = "1"
+_NAMES = ("functions", "lines", "scopes", "chains")
+
+
+@dataclass
+class Binary:
+    path: Path
+    tables: Tables
+    cached: bool  # the tables came from the cache
+
+    @property
+    def build_id(self) -> str | None:
+        return self.tables.build_id
+
+    def resolve(self, addrs: pl.DataFrame, column: str = "addr") -> pl.DataFrame:
+        return resolve(self.tables, addrs, column)
+
+
+def _key(path: Path, build_id: str | None) -> str:
+    if build_id:
+        return f"{build_id}-v{TABLES_VERSION}"
+    st = path.stat()
+    raw = f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}:v{TABLES_VERSION}"
+    return "nobuildid-" + hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def _peek_build_id(path: Path) -> tuple[str | None, str, bool]:
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        with path.open("rb") as f:
+            elf = ELFFile(f)
+            return tables_mod.build_id(elf), elf["e_machine"], not elf.little_endian
+    except ELFError as e:
+        raise InputError(
+            f"{path}: not an ELF file ({e}); give a vmlinux, module or binary"
+        ) from None
+
+
+def load(path: str | Path, use_cache: bool = True) -> Binary:
+    """The tables of the ELF at ``path``, from the cache when its build-id is there."""
+    path = Path(path)
+    try:
+        build_id, machine, big_endian = _peek_build_id(path)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    where = cache.directory() / "symbols" / _key(path, build_id)
+    if use_cache and (where / "meta.json").is_file():
+        meta = json.loads((where / "meta.json").read_text())
+        frames = {n: pl.read_parquet(where / f"{n}.parquet") for n in _NAMES}
+        return Binary(
+            path,
+            Tables(build_id, machine, big_endian, meta["has_dwarf"], **frames),
+            cached=True,
+        )
+    t = tables_mod.read(str(path))
+    if use_cache:
+        tmp = where.with_name(where.name + ".tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        for n in _NAMES:
+            getattr(t, n).write_parquet(tmp / f"{n}.parquet")
+        (tmp / "meta.json").write_text(
+            json.dumps({"has_dwarf": t.has_dwarf, "path": str(path), "machine": machine})
+        )
+        if where.exists():
+            for f in where.iterdir():
+                f.unlink()
+            where.rmdir()
+        tmp.rename(where)
+    return Binary(path, t, cached=False)

@@ -1,0 +1,84 @@
+"""Frames in text (crash reports, ftrace stack traces, perf and bpftrace stacks) and their
+addresses, all as polars expressions over the lines.
+
+A frame is ``func+0x1a/0x80`` (``[module]`` after it for a module), optionally after a
+raw ``[<000000095bb10d28>]`` address, and in an s390 call trace possibly wrapped in
+parentheses, which marks it unreliable. Its address is the symbol's start plus the
+offset; where the name is not in the binary, the raw address minus the KASLR offset. The
+KASLR offset itself, unless given, is the most common difference between a frame's raw
+address and the address its name and offset give.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from tracetool.symbols.tables import Tables
+
+FRAME_RE = (
+    r"(?P<unreliable>\()?(?:\[<(?P<raw>[0-9a-fA-F]{8,16})>\]\s*)?"
+    r"(?P<func>[A-Za-z_.$][\w.$]*)\+0x(?P<off>[0-9a-fA-F]+)/0x(?P<size>[0-9a-fA-F]+)"
+    r"(?:\s+\[(?P<module>[\w-]+)\])?"
+)
+
+
+def _hex(col: str) -> pl.Expr:
+    return pl.col(col).str.to_integer(base=16, strict=False).cast(pl.UInt64)
+
+
+def find(lines: pl.DataFrame, column: str = "text") -> pl.DataFrame:
+    """One row per line that shows a frame: the line's columns, ``func``, ``off``,
+    ``size``, ``raw`` (the printed address, if any), ``module`` and ``unreliable``."""
+    parts = lines.with_columns(__m=pl.col(column).str.extract_groups(FRAME_RE))
+    return (
+        parts.unnest("__m")
+        .filter(pl.col("func").is_not_null())
+        .with_columns(
+            off=_hex("off"),
+            size=_hex("size"),
+            raw=_hex("raw"),
+            unreliable=pl.col("unreliable").is_not_null(),
+        )
+    )
+
+
+def addresses(
+    frames: pl.DataFrame, t: Tables, kaslr_offset: int | None = None
+) -> tuple[pl.DataFrame, int | None]:
+    """``frames`` with ``addr`` (in the binary's address space) and ``how`` (symbol,
+    raw, module, unknown), and the KASLR offset used (given or derived; None if
+    neither)."""
+    funcs = t.functions.select(func="name", sym_addr="addr", sym_size="size")
+    indexed = frames.with_row_index("__f")
+    matched = (
+        indexed.join(funcs, on="func", how="left")
+        # Static functions share names: prefer the one whose size the frame printed.
+        .with_columns(__fit=(pl.col("sym_size") == pl.col("size")).fill_null(False))
+        .sort("__f", "__fit", descending=[False, True])
+        .unique("__f", keep="first", maintain_order=True)
+    )
+    by_name = pl.when(pl.col("module").is_null() & pl.col("sym_addr").is_not_null()).then(
+        pl.col("sym_addr") + pl.col("off")
+    )
+    if kaslr_offset is None:
+        diffs = matched.filter(by_name.is_not_null() & pl.col("raw").is_not_null()).select(
+            d=pl.col("raw").cast(pl.Int64) - by_name.cast(pl.Int64)
+        )
+        if diffs.height:
+            kaslr_offset = int(diffs["d"].mode().sort()[0])
+    from_raw = (
+        (pl.col("raw").cast(pl.Int64) - (kaslr_offset or 0)).cast(pl.UInt64)
+        if kaslr_offset is not None
+        else pl.lit(None, pl.UInt64)
+    )
+    out = matched.with_columns(
+        addr=pl.coalesce(by_name, pl.when(pl.col("module").is_null()).then(from_raw)),
+        how=pl.when(pl.col("module").is_not_null())
+        .then(pl.lit("module"))
+        .when(by_name.is_not_null())
+        .then(pl.lit("symbol"))
+        .when(from_raw.is_not_null() & pl.col("raw").is_not_null())
+        .then(pl.lit("raw"))
+        .otherwise(pl.lit("unknown")),
+    ).drop("__f", "__fit", "sym_addr", "sym_size")
+    return out, kaslr_offset
