@@ -50,28 +50,24 @@ def resolve(tables: Tables, addrs: pl.DataFrame, column: str = "addr") -> pl.Dat
     with_scope = with_line.join_asof(scopes, left_on="__a", right_on="__lo", strategy="backward")
     with_scope = with_scope.with_columns(
         __scope=pl.when(pl.col("__a") < pl.col("__hi")).then("__scope")
-    ).join(tables.chains.rename({"scope": "__scope"}), on="__scope", how="left")
-    frames = _frames(
-        with_scope.select("__row", "frames", "symbol", "file", "line", "discriminator")
+    ).drop(
+        "__s_addr", "__s_size", "__l_addr", "__file", "__line", "__disc", "__end", "__lo", "__hi"
     )
+    # Frames depend only on the scope and the line row: build them once per distinct pair
+    # (far fewer than addresses) and join them back.
+    key = ["__scope", "symbol", "file", "line", "discriminator"]
+    distinct = (
+        with_scope.select(key)
+        .unique()
+        .with_row_index("__k")
+        .join(tables.chains.rename({"scope": "__scope"}), on="__scope", how="left")
+    )
+    frames = _frames(distinct.rename({"__k": "__row"})).rename({"__row": "__k"})
+    keyed = distinct.select("__k", *key).join(frames, on="__k", how="left")
     return (
-        with_scope.drop("frames")
-        .join(frames, on="__row", how="left")
+        with_scope.join(keyed, on=key, how="left", nulls_equal=True)
         .sort("__row")
-        .drop(
-            "__row",
-            "__a",
-            "__s_addr",
-            "__s_size",
-            "__l_addr",
-            "__file",
-            "__line",
-            "__disc",
-            "__end",
-            "__lo",
-            "__hi",
-            "__scope",
-        )
+        .drop("__row", "__a", "__scope", "__k")
     )
 
 
