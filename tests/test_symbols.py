@@ -57,7 +57,8 @@ def _source(where: Path) -> list[Path]:
     main_c = where / "main.c"
     main_c.write_text(
         "int f0_0(int); int f1_0(int); int f2_0(int);\n"
-        "int main(int c, char **v) { return f0_0(c) + f1_0(c) + f2_0(c); }\n"
+        'const char linux_banner[] = "Linux version 6.0.0-tt (builder@host) (gcc) #1 SMP\\n";\n'
+        "int main(int c, char **v) { return f0_0(c) + f1_0(c) + f2_0(c) + linux_banner[c]; }\n"
     )
     return [*files, main_c]
 
@@ -108,6 +109,16 @@ def _addr2line(a2l: str, binary: Path, addrs: list[int]) -> dict[int, list[str]]
         else:
             out[current].append(line)
     return out
+
+
+def _note(want: list[str]) -> str:
+    """What symbolize appends for addr2line's answer: the printed function's own line,
+    then what was inlined there, innermost first."""
+    pairs = list(zip(want[::2], want[1::2], strict=True))
+    note = " " + pairs[-1][1]
+    if len(pairs) > 1:
+        note += " (inlined: " + " <- ".join(f"{f} {loc}" for f, loc in pairs[:-1]) + ")"
+    return note
 
 
 def _as_addr2line(frames: list[dict[str, object]] | None) -> list[str]:
@@ -193,11 +204,9 @@ def test_symbolize_a_log(binaries: dict[str, tuple[Path, str]], tmp_path: Path) 
     assert f"KASLR offset {shift:#x}" in result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "[  531.000129] Call Trace:" and lines[4] == "[  531.000137] no frame here"
-    for line, addr in ((lines[1], f03 + 0x10), (lines[2], f12 + 4), (lines[3], f03 + 0x20)):
-        want = _addr2line(a2l, binary, [addr])[addr]
-        assert f" {want[-1]}" in line  # the printed function's own line
-        if len(want) > 2:  # what was inlined there, innermost first
-            assert f"(inlined: {want[0]} {want[1]}" in line
+    for line, addr in ((lines[1], f03 + 0x10), (lines[2], f12 + 4)):
+        assert line.endswith(_note(_addr2line(a2l, binary, [addr])[addr])), line
+    assert _note(_addr2line(a2l, binary, [f03 + 0x20])[f03 + 0x20]) in lines[3]
     assert lines[2].startswith("[  531.000133] ([<")
     assert lines[3].endswith("[address in f0_3+0x20]")
     doc = json.loads(
@@ -206,3 +215,60 @@ def test_symbolize_a_log(binaries: dict[str, tuple[Path, str]], tmp_path: Path) 
     assert doc["kaslr_offset"] == shift
     assert [f["how"] for f in doc["frames"]] == ["symbol", "symbol", "raw"]
     assert [f["unreliable"] for f in doc["frames"]] == [False, True, False]
+
+
+def test_other_frame_forms_and_the_release_check(
+    binaries: dict[str, tuple[Path, str]], tmp_path: Path
+) -> None:
+    """perf callchain frames (func+0x1a, no size), bpftrace kstack frames (func+26,
+    decimal) and ftrace stack lines resolve too; a log from another kernel release than
+    the vmlinux's linux_banner gets a warning."""
+    _need("gcc")
+    binary, a2l = binaries["x86_64-o2"]
+    b = load(binary, use_cache=False)
+    assert b.tables.release == "6.0.0-tt"
+    log = tmp_path / "mixed.txt"
+    log.write_text(
+        "CPU: 0 PID: 41 Comm: kmcheck Not tainted 6.1.0 #1\n"
+        "\t ffffffff81000000 f0_3+0x10 (vmlinux)\n"
+        "        f1_2+4\n"
+        " => f2_1+0x8/0x40\n"
+    )
+    result = CliRunner().invoke(main, ["symbolize", str(log), "--vmlinux", str(binary)])
+    assert result.exit_code == 0, result.output
+    assert "comes from kernel 6.1.0 but" in result.stderr and "is 6.0.0-tt" in result.stderr
+    funcs = dict(zip(b.tables.functions["name"], b.tables.functions["addr"], strict=True))
+    out = result.stdout.splitlines()
+    for line, addr in zip(
+        out[1:], (funcs["f0_3"] + 0x10, funcs["f1_2"] + 4, funcs["f2_1"] + 8), strict=True
+    ):
+        assert line.endswith(_note(_addr2line(a2l, binary, [addr])[addr])), line
+    same = tmp_path / "same.txt"
+    same.write_text("CPU: 0 PID: 41 Comm: kmcheck Not tainted 6.0.0-tt #1\n")
+    result = CliRunner().invoke(main, ["symbolize", str(same), "--vmlinux", str(binary)])
+    assert "comes from kernel" not in result.stderr
+
+
+def test_system_map_fallback(binaries: dict[str, tuple[Path, str]], tmp_path: Path) -> None:
+    """With only a System.map: names and offsets, no source lines, and a clear error for
+    a file that is not one."""
+    _need("gcc")
+    binary, _ = binaries["x86_64-o2"]
+    nm = subprocess.run(["nm", str(binary)], capture_output=True, text=True, check=True)
+    smap = tmp_path / "System.map"
+    smap.write_text(nm.stdout)
+    funcs = load(binary, use_cache=False).tables.functions
+    f03 = funcs.filter(name="f0_3")["addr"][0]
+    log = tmp_path / "log.txt"
+    log.write_text(f"[<{f03 + 0x1000000 + 8:016x}>] gone+0x8/0x40\n")
+    result = CliRunner().invoke(
+        main, ["symbolize", str(log), "--system-map", str(smap), "--kaslr-offset", "0x1000000"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.rstrip().endswith("[address in f0_3+0x8]")
+    bad = tmp_path / "not-a-map"
+    bad.write_text("hello\n")
+    result = CliRunner().invoke(main, ["symbolize", str(log), "--system-map", str(bad)])
+    assert result.exit_code == 2 and "no text symbols" in result.output
+    result = CliRunner().invoke(main, ["symbolize", str(log)])
+    assert result.exit_code == 2 and "give one of --vmlinux" in result.output

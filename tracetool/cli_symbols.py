@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
 import polars as pl
 
 from tracetool.cli import Failure, _emit, errors, main
-from tracetool.symbols import load
+from tracetool.symbols import load, load_symbol_map
 from tracetool.symbols.frames import addresses, find
+
+RELEASE_RE = re.compile(r"Linux version (\S+)|\bComm: .*\s(\S+) #\d+\b")
+
+
+def log_release(lines: list[str]) -> str | None:
+    """The kernel release a log names ("Linux version 6.0.0 ..." or a report's
+    "CPU: 0 PID: 41 Comm: kmcheck Not tainted 6.0.0-rc3 #1")."""
+    for line in lines:
+        if m := RELEASE_RE.search(line):
+            return m.group(1) or m.group(2)
+    return None
 
 
 def _location(frame: dict[str, object]) -> str:
@@ -25,8 +37,8 @@ def _location(frame: dict[str, object]) -> str:
 def annotation(frames: list[dict[str, object]] | None) -> str:
     """`` file:line`` of the printed function, then what was inlined at that address,
     innermost first: `` (inlined: inner file:line <- outer file:line)``."""
-    if not frames:
-        return ""
+    if not frames or not any(f.get("file") for f in frames):
+        return ""  # symbols only: the log already names the function
     text = " " + _location(frames[-1])
     if len(frames) > 1:
         inner = " <- ".join(f"{f['func']} {_location(f)}" for f in frames[:-1])
@@ -39,9 +51,24 @@ def annotation(frames: list[dict[str, object]] | None) -> str:
 @click.option(
     "--vmlinux",
     "vmlinux",
-    required=True,
+    default=None,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The kernel (or any ELF) the frames come from, with DWARF for lines.",
+)
+@click.option(
+    "--system-map",
+    "symbol_map",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Without a vmlinux: its System.map, for function names and offsets only.",
+)
+@click.option(
+    "--kallsyms",
+    "kallsyms",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Without a vmlinux: a saved /proc/kallsyms (the running kernel's relocated "
+    "addresses), for function names and offsets only.",
 )
 @click.option(
     "--kaslr-offset",
@@ -62,7 +89,9 @@ def annotation(frames: list[dict[str, object]] | None) -> str:
 @errors
 def symbolize_command(
     source: Path,
-    vmlinux: Path,
+    vmlinux: Path | None,
+    symbol_map: Path | None,
+    kallsyms: Path | None,
     kaslr: str | None,
     as_json: bool,
     output: Path | None,
@@ -77,6 +106,7 @@ def symbolize_command(
     Example:
       tracetool symbolize dmesg.txt --vmlinux vmlinux -o dmesg.decoded.txt
       tracetool symbolize dmesg.txt --vmlinux vmlinux --json
+      tracetool symbolize dmesg.txt --system-map System.map-6.0.0
     """
     if output is not None and output.resolve() == source.resolve():
         raise Failure("-o names the input; write the decoded log somewhere else")
@@ -84,19 +114,30 @@ def symbolize_command(
         offset = int(kaslr, 16) if kaslr is not None else None
     except ValueError:
         raise Failure(f"--kaslr-offset {kaslr!r} is not a hex number (e.g. 0x1e000000)") from None
-    binary = load(vmlinux, use_cache=not no_cache)
+    given = [p for p in (vmlinux, symbol_map, kallsyms) if p is not None]
+    if len(given) != 1:
+        raise Failure("give one of --vmlinux, --system-map or --kallsyms")
+    elf = given[0]
+    binary = load(vmlinux, use_cache=not no_cache) if vmlinux else load_symbol_map(elf)
     text = source.read_text(encoding="utf-8", errors="replace").splitlines()
+    release = log_release(text)
+    if release and binary.tables.release and release != binary.tables.release:
+        click.echo(
+            f"warning: {source} comes from kernel {release} but {elf} is "
+            f"{binary.tables.release}: lines may be wrong; give the log's own vmlinux",
+            err=True,
+        )
     lines = pl.DataFrame({"log_line": pl.int_range(1, len(text) + 1, eager=True), "text": text})
     frames, offset = addresses(find(lines), binary.tables, offset)
     resolved = binary.resolve(frames.filter(pl.col("addr").is_not_null()))
     click.echo(
-        f"{vmlinux}: build-id {binary.build_id or 'none'}"
+        f"{elf}: build-id {binary.build_id or 'none'}"
         f"{' (cached tables)' if binary.cached else ''}; {frames.height} frames, "
         f"{resolved.filter(pl.col('file').is_not_null()).height} with a source line"
         + (f"; KASLR offset {offset:#x}" if offset else ""),
         err=True,
     )
-    if not binary.tables.has_dwarf:
+    if vmlinux is not None and not binary.tables.has_dwarf:
         click.echo(
             f"{vmlinux}: no DWARF (.debug_info): functions only, no source lines; "
             "build with CONFIG_DEBUG_INFO or give the unstripped vmlinux",

@@ -22,7 +22,7 @@ from tracetool.symbols import tables as tables_mod
 from tracetool.symbols.resolve import resolve
 from tracetool.symbols.tables import Tables
 
-__all__ = ["Binary", "load", "resolve"]
+__all__ = ["Binary", "load", "load_symbol_map", "resolve"]
 
 # Bump when the tables' content or layout changes: old cache entries are then ignored.
 TABLES_VERSION = "1"
@@ -78,7 +78,14 @@ def load(path: str | Path, use_cache: bool = True) -> Binary:
         frames = {n: pl.read_parquet(where / f"{n}.parquet") for n in _NAMES}
         return Binary(
             path,
-            Tables(build_id, machine, big_endian, meta["has_dwarf"], **frames),
+            Tables(
+                build_id,
+                machine,
+                big_endian,
+                meta["has_dwarf"],
+                **frames,
+                release=meta.get("release"),
+            ),
             cached=True,
         )
     t = tables_mod.read(str(path))
@@ -88,11 +95,35 @@ def load(path: str | Path, use_cache: bool = True) -> Binary:
         for n in _NAMES:
             getattr(t, n).write_parquet(tmp / f"{n}.parquet")
         (tmp / "meta.json").write_text(
-            json.dumps({"has_dwarf": t.has_dwarf, "path": str(path), "machine": machine})
+            json.dumps(
+                {
+                    "has_dwarf": t.has_dwarf,
+                    "path": str(path),
+                    "machine": machine,
+                    "release": t.release,
+                }
+            )
         )
         if where.exists():
             for f in where.iterdir():
                 f.unlink()
             where.rmdir()
         tmp.rename(where)
+    return Binary(path, t, cached=False)
+
+
+def load_symbol_map(path: str | Path) -> Binary:
+    """Functions only, from a System.map or a saved /proc/kallsyms: the fallback when
+    no vmlinux is at hand (no source lines, no inline chains)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    t = tables_mod.from_symbol_map(text)
+    if t.functions.height == 0:
+        raise InputError(
+            f"{path}: no text symbols; a System.map or kallsyms file has lines like "
+            "'ffffffff81000000 T _text'"
+        )
     return Binary(path, t, cached=False)

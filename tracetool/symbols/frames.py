@@ -3,10 +3,13 @@ addresses, all as polars expressions over the lines.
 
 A frame is ``func+0x1a/0x80`` (``[module]`` after it for a module), optionally after a
 raw ``[<000000095bb10d28>]`` address, and in an s390 call trace possibly wrapped in
-parentheses, which marks it unreliable. Its address is the symbol's start plus the
-offset; where the name is not in the binary, the raw address minus the KASLR offset. The
-KASLR offset itself, unless given, is the most common difference between a frame's raw
-address and the address its name and offset give.
+parentheses, which marks it unreliable. perf callchains print ``func+0x1a`` (no size)
+and bpftrace's kstack ``func+26`` (a decimal offset); both are frames too.
+
+A frame's address is the symbol's start plus the offset; where the name is not in the
+binary, the raw address minus the KASLR offset. The KASLR offset itself, unless given,
+is the most common difference between a frame's raw address and the address its name
+and offset give.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from tracetool.symbols.tables import Tables
 
 FRAME_RE = (
     r"(?P<unreliable>\()?(?:\[<(?P<raw>[0-9a-fA-F]{8,16})>\]\s*)?"
-    r"(?P<func>[A-Za-z_.$][\w.$]*)\+0x(?P<off>[0-9a-fA-F]+)/0x(?P<size>[0-9a-fA-F]+)"
+    r"(?P<func>[A-Za-z_.$][\w.$]*)\+(?:0x(?P<off>[0-9a-fA-F]+)(?:/0x(?P<size>[0-9a-fA-F]+))?"
+    r"|(?P<dec>\d+)\b)"
     r"(?:\s+\[(?P<module>[\w-]+)\])?"
 )
 
@@ -34,11 +38,12 @@ def find(lines: pl.DataFrame, column: str = "text") -> pl.DataFrame:
         parts.unnest("__m")
         .filter(pl.col("func").is_not_null())
         .with_columns(
-            off=_hex("off"),
+            off=pl.coalesce(_hex("off"), pl.col("dec").cast(pl.UInt64, strict=False)),
             size=_hex("size"),
             raw=_hex("raw"),
             unreliable=pl.col("unreliable").is_not_null(),
         )
+        .drop("dec")
     )
 
 

@@ -57,6 +57,65 @@ class Tables:
     lines: pl.DataFrame
     scopes: pl.DataFrame
     chains: pl.DataFrame
+    release: str | None = None  # a kernel's release, from its linux_banner
+
+
+def kernel_release(elf: ELFFile) -> str | None:
+    """The release in a vmlinux's ``linux_banner`` ("Linux version 6.0.0-rc3 (...)")."""
+    symtab = elf.get_section_by_name(".symtab")
+    if not isinstance(symtab, SymbolTableSection):
+        return None
+    for sym in symtab.get_symbol_by_name("linux_banner") or []:
+        section = elf.get_section(sym["st_shndx"]) if isinstance(sym["st_shndx"], int) else None
+        if section is None or section["sh_type"] == "SHT_NOBITS":
+            continue
+        start = sym["st_value"] - section["sh_addr"]
+        data = section.data()[start : start + 256]
+        text = data.split(b"\0", 1)[0].decode("ascii", "replace")
+        if text.startswith("Linux version "):
+            return text.split()[2]
+    return None
+
+
+def from_symbol_map(text: str) -> Tables:
+    """Functions only, from a System.map or /proc/kallsyms ("ADDR TYPE NAME [module]"):
+    text symbols, each running to the next symbol's address."""
+    rows = (
+        pl.DataFrame({"raw": text.splitlines()})
+        .select(
+            pl.col("raw").str.extract_groups(
+                r"^\s*(?P<addr>[0-9a-fA-F]+)\s+(?P<type>[A-Za-z])\s+(?P<name>\S+)(?:\s+\[(?P<module>[^\]]+)\])?"
+            )
+        )
+        .unnest("raw")
+    )
+    everything = (
+        rows.filter(pl.col("addr").is_not_null())
+        .with_columns(addr=pl.col("addr").str.to_integer(base=16).cast(pl.UInt64))
+        .filter(pl.col("module").is_null() & (pl.col("addr") > 0))
+        .sort("addr")
+    )
+    everything = everything.with_columns(
+        size=(pl.col("addr").shift(-1) - pl.col("addr")).fill_null(0).cast(pl.UInt64)
+    )
+    functions = everything.filter(pl.col("type").is_in(["t", "T", "w", "W"])).select(
+        "name",
+        "addr",
+        "size",
+        bind=pl.when(pl.col("type").str.to_lowercase() == pl.col("type"))
+        .then(pl.lit("local"))
+        .otherwise(pl.lit("global")),
+    )
+    return Tables(
+        None,
+        "",
+        False,
+        False,
+        functions.cast(dict(FUNCTIONS_SCHEMA)),  # type: ignore[arg-type]
+        pl.DataFrame(schema=LINES_SCHEMA),
+        pl.DataFrame(schema=SCOPES_SCHEMA),
+        pl.DataFrame(schema=CHAINS_SCHEMA),
+    )
 
 
 def build_id(elf: ELFFile) -> str | None:
@@ -305,4 +364,5 @@ def read(path: str) -> Tables:
             lines,
             scopes,
             chains,
+            kernel_release(elf),
         )
