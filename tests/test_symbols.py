@@ -272,3 +272,80 @@ def test_system_map_fallback(binaries: dict[str, tuple[Path, str]], tmp_path: Pa
     assert result.exit_code == 2 and "no text symbols" in result.output
     result = CliRunner().invoke(main, ["symbolize", str(log)])
     assert result.exit_code == 2 and "give one of --vmlinux" in result.output
+
+
+MODULE_C = """
+static inline int helper(int x) { return x * 3 + 1; }
+static inline int twice(int x) { return helper(x) + helper(x + 1); }
+int mod_entry(int n) { int s = 0; for (int i = 0; i < n; i++) s += twice(i) ^ s; return s; }
+int mod_other(int n) { return twice(n) - 7; }
+static int __attribute__((section(".init.text"), used)) mod_init(void) { return mod_other(3); }
+"""
+
+
+@pytest.mark.parametrize("arch", list(TOOLCHAINS))
+def test_module_sections_match_addr2line(arch: str, tmp_path: Path) -> None:
+    """A module is a relocatable object whose code sections all start at 0; every byte
+    of its functions in .text and .init.text resolves as addr2line -j SECTION says."""
+    cc, a2l, _ = TOOLCHAINS[arch]
+    _need(cc)
+    _need(a2l)
+    src = tmp_path / "mod.c"
+    src.write_text(MODULE_C.lstrip("\n"))
+    ko = tmp_path / "mod.ko"
+    subprocess.run([cc, "-g", "-O2", "-c", "-o", str(ko), str(src)], check=True)
+    m = load(ko, use_cache=False)
+    from tracetool.symbols.tables import SECTION_STRIDE
+
+    sections = {".text": [], ".init.text": []}  # type: dict[str, list[int]]
+    from elftools.elf.elffile import ELFFile
+
+    with ko.open("rb") as f:
+        names = [s.name for s in ELFFile(f).iter_sections()]
+    for addr, size in zip(m.tables.functions["addr"], m.tables.functions["size"], strict=True):
+        section = names[addr // SECTION_STRIDE]
+        sections[section].extend(range(addr, addr + size))
+    assert sections[".text"] and sections[".init.text"]
+    for section, addrs in sections.items():
+        got = m.resolve(pl.DataFrame({"addr": pl.Series(addrs, dtype=pl.UInt64)}))
+        offsets = [a % SECTION_STRIDE for a in addrs]
+        done = subprocess.run(
+            [a2l, "-a", "-f", "-i", "-j", section, "-e", str(ko), *(hex(o) for o in offsets)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        want: dict[int, list[str]] = {}
+        for line in done.stdout.splitlines():
+            if line.startswith("0x"):
+                current = int(line, 16)
+                want[current] = []
+            else:
+                want[current].append(line)
+        for off, frames in zip(offsets, got["frames"].to_list(), strict=True):
+            assert _as_addr2line(frames) == want[off], (section, hex(off))
+
+
+def test_module_frames_in_a_log(binaries: dict[str, tuple[Path, str]], tmp_path: Path) -> None:
+    _need("gcc")
+    binary, _ = binaries["x86_64-o2"]
+    src = tmp_path / "mod.c"
+    src.write_text(MODULE_C.lstrip("\n"))
+    tree = tmp_path / "lib" / "modules" / "kernel"
+    tree.mkdir(parents=True)
+    subprocess.run(["gcc", "-g", "-O2", "-c", "-o", str(tree / "my-mod.ko"), str(src)], check=True)
+    log = tmp_path / "log.txt"
+    log.write_text(
+        " [<000003ff80243b0e>] mod_other+0x2/0x8 [my_mod]\n"
+        " [<000003ff80243b10>] mod_init+0x2/0x6 [my_mod]\n"
+        " other_fn+0x2/0x8 [absent]\n"
+    )
+    result = CliRunner().invoke(
+        main, ["symbolize", str(log), "--vmlinux", str(binary), "--modules", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    out = result.stdout.splitlines()
+    assert out[0].endswith(f"[my_mod] {src}:4 (inlined: helper {src}:1 <- twice {src}:2)")
+    assert out[1].endswith(f"[my_mod] {src}:5")
+    assert out[2] == " other_fn+0x2/0x8 [absent]"
+    assert "no absent.ko" in result.stderr

@@ -25,6 +25,42 @@ def log_release(lines: list[str]) -> str | None:
     return None
 
 
+def find_module(root: Path, name: str) -> Path | None:
+    """NAME.ko under ``root``; module names use '_' where file names may use '-'."""
+    for candidate in {name, name.replace("_", "-"), name.replace("-", "_")}:
+        hits = sorted(root.rglob(f"{candidate}.ko"))
+        if hits:
+            return hits[0]
+    return None
+
+
+def module_frames(frames: pl.DataFrame, root: Path, use_cache: bool) -> pl.DataFrame:
+    """The frames marked [module], resolved in their module: each module's functions
+    sit in its code sections, and func+off is an offset into its function."""
+    out = []
+    for (name,), group in frames.filter(pl.col("module").is_not_null()).group_by(
+        "module", maintain_order=True
+    ):
+        path = find_module(root, str(name))
+        if path is None:
+            click.echo(
+                f"{root}: no {name}.ko (nor a compressed one is read): its frames stay unresolved",
+                err=True,
+            )
+            continue
+        module = load(path, use_cache=use_cache)
+        funcs = module.tables.functions.select(func="name", __m_addr="addr")
+        placed = (
+            group.drop("addr")
+            .join(funcs.unique("func", keep="first"), on="func", how="left")
+            .with_columns(addr=pl.col("__m_addr") + pl.col("off"))
+            .drop("__m_addr")
+            .filter(pl.col("addr").is_not_null())
+        )
+        out.append(module.resolve(placed))
+    return pl.concat(out, how="diagonal_relaxed") if out else pl.DataFrame()
+
+
 def _location(frame: dict[str, object]) -> str:
     if not frame.get("file"):
         return "??:?"
@@ -71,6 +107,14 @@ def annotation(frames: list[dict[str, object]] | None) -> str:
     "addresses), for function names and offsets only.",
 )
 @click.option(
+    "--modules",
+    "modules",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Directory holding the modules (NAME.ko, searched recursively) that frames "
+    "marked [NAME] come from.",
+)
+@click.option(
     "--kaslr-offset",
     "kaslr",
     default=None,
@@ -92,6 +136,7 @@ def symbolize_command(
     vmlinux: Path | None,
     symbol_map: Path | None,
     kallsyms: Path | None,
+    modules: Path | None,
     kaslr: str | None,
     as_json: bool,
     output: Path | None,
@@ -130,6 +175,10 @@ def symbolize_command(
     lines = pl.DataFrame({"log_line": pl.int_range(1, len(text) + 1, eager=True), "text": text})
     frames, offset = addresses(find(lines), binary.tables, offset)
     resolved = binary.resolve(frames.filter(pl.col("addr").is_not_null()))
+    if modules is not None:
+        resolved = pl.concat(
+            [resolved, module_frames(frames, modules, not no_cache)], how="diagonal_relaxed"
+        )
     click.echo(
         f"{elf}: build-id {binary.build_id or 'none'}"
         f"{' (cached tables)' if binary.cached else ''}; {frames.height} frames, "

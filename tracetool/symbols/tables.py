@@ -16,17 +16,20 @@ once per build-id (``tracetool.symbols`` caches the tables as Parquet).
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from elftools.construct.lib.container import Container
 from elftools.dwarf.compileunit import CompileUnit
 from elftools.dwarf.die import DIE
 from elftools.dwarf.dwarfinfo import DWARFInfo
 from elftools.dwarf.ranges import BaseAddressEntry
 from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import NoteSection, SymbolTableSection
+from elftools.elf.sections import NoteSection, Symbol, SymbolTableSection
 
 FUNCTIONS_SCHEMA = pl.Schema(
     {"name": pl.String, "addr": pl.UInt64, "size": pl.UInt64, "bind": pl.String}
@@ -131,16 +134,23 @@ def build_id(elf: ELFFile) -> str | None:
     return None
 
 
-def read_functions(elf: ELFFile) -> pl.DataFrame:
+def read_functions(elf: ELFFile, bases: dict[int, int] | None = None) -> pl.DataFrame:
+    """Functions of the symbol table; in a relocatable object (a module), each at its
+    section's base (``bases``) plus its offset."""
     rows: dict[str, list[Any]] = {"name": [], "addr": [], "size": [], "bind": []}
     for section in (elf.get_section_by_name(".symtab"), elf.get_section_by_name(".dynsym")):
         if not isinstance(section, SymbolTableSection):
             continue
         for sym in section.iter_symbols():
-            if sym["st_info"]["type"] != "STT_FUNC" or not sym.name or sym["st_value"] == 0:
+            if sym["st_info"]["type"] != "STT_FUNC" or not sym.name:
+                continue
+            if bases is None and sym["st_value"] == 0:
+                continue  # an undefined function of an executable
+            shndx = sym["st_shndx"]
+            if bases is not None and not (isinstance(shndx, int) and shndx in bases):
                 continue
             rows["name"].append(sym.name)
-            rows["addr"].append(sym["st_value"])
+            rows["addr"].append(sym["st_value"] + (bases[shndx] if bases else 0))
             rows["size"].append(sym["st_size"])
             rows["bind"].append(sym["st_info"]["bind"].removeprefix("STB_").lower())
         if rows["name"]:
@@ -342,15 +352,60 @@ def _segments(pieces: list[tuple[int, int, int, int]]) -> pl.DataFrame:
     return pl.DataFrame({"lo": out_lo, "hi": out_hi, "scope": out_scope}, schema=SCOPES_SCHEMA)
 
 
+SECTION_STRIDE = 1 << 40  # a module's code sections, apart in one address space
+SHF_EXECINSTR = 0x4
+
+
+def section_bases(elf: ELFFile) -> dict[int, int] | None:
+    """In a relocatable object (a kernel module), every code section starts at offset 0,
+    so .text and .init.text would collide: give code section n the base n << 40. None
+    for an executable or a vmlinux, whose addresses are already distinct."""
+    if elf["e_type"] != "ET_REL":
+        return None
+    return {
+        n: n * SECTION_STRIDE
+        for n, section in enumerate(elf.iter_sections())
+        if section["sh_flags"] & SHF_EXECINSTR
+    }
+
+
+@contextmanager
+def _relocated_at(bases: dict[int, int] | None) -> Iterator[None]:
+    """While DWARF is read, relocations against a code section (or a function in one)
+    resolve to that section's base plus the symbol's offset, so the DWARF addresses of
+    a module land where ``read_functions`` put its functions."""
+    if not bases:
+        yield
+        return
+    original = SymbolTableSection.get_symbol
+
+    def get_symbol(self: SymbolTableSection, n: int) -> Any:
+        sym = original(self, n)
+        shndx = sym["st_shndx"]
+        if isinstance(shndx, int) and shndx in bases:
+            entry = dict(sym.entry)
+            entry["st_value"] = sym["st_value"] + bases[shndx]
+            return Symbol(Container(**entry), sym.name)
+        return sym
+
+    SymbolTableSection.get_symbol = get_symbol  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        SymbolTableSection.get_symbol = original  # type: ignore[method-assign]
+
+
 def read(path: str) -> Tables:
     with Path(path).open("rb") as f:
         elf = ELFFile(f)
-        functions = read_functions(elf)
+        bases = section_bases(elf)
+        functions = read_functions(elf, bases)
         has_dwarf = elf.has_dwarf_info() and elf.get_section_by_name(".debug_info") is not None
         if has_dwarf:
-            dwarf = elf.get_dwarf_info()
-            lines = read_lines(dwarf)
-            scopes, chains = read_scopes(dwarf)
+            with _relocated_at(bases):
+                dwarf = elf.get_dwarf_info()
+                lines = read_lines(dwarf)
+                scopes, chains = read_scopes(dwarf)
         else:
             lines = pl.DataFrame(schema=LINES_SCHEMA)
             scopes = pl.DataFrame(schema=SCOPES_SCHEMA)
