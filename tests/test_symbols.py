@@ -349,3 +349,50 @@ def test_module_frames_in_a_log(binaries: dict[str, tuple[Path, str]], tmp_path:
     assert out[1].endswith(f"[my_mod] {src}:5")
     assert out[2] == " other_fn+0x2/0x8 [absent]"
     assert "no absent.ko" in result.stderr
+
+
+def test_crash_reports_symbolized_end_to_end(
+    binaries: dict[str, tuple[Path, str]], tmp_path: Path
+) -> None:
+    """The dmesg parser's crash report, its frames given source lines: `tracetool list
+    crashes --vmlinux` prints every frame (unreliable ones in parentheses) with the
+    line addr2line gives and what was inlined there."""
+    _need("s390x-linux-gnu-gcc")
+    binary, a2l = binaries["s390x-o2"]
+    b = load(binary, use_cache=False)
+    funcs = dict(zip(b.tables.functions["name"], b.tables.functions["addr"], strict=True))
+    sizes = dict(zip(b.tables.functions["name"], b.tables.functions["size"], strict=True))
+    shift = 0x3E000000
+    frames = [("f0_3", 0x10, True), ("f1_2", 0x4, False), ("f2_1", 0x8, True)]
+
+    def frame(name: str, off: int, reliable: bool) -> str:
+        text = f"[<{funcs[name] + shift + off:016x}>] {name}+{off:#x}/{sizes[name]:#x}"
+        return f" {text}" if reliable else f"({text})"
+
+    report = [
+        "------------[ cut here ]------------",
+        f"WARNING: CPU: 3 PID: 41 at cu0.c:17 f0_3+0x10/{sizes['f0_3']:#x}",
+        "Modules linked in: vfio_pci",
+        "CPU: 3 PID: 41 Comm: kmcheck Not tainted 6.0.0-tt #1",
+        "Hardware name: IBM 8561 T01 703 (z/VM 7.2.0)",
+        f"Krnl PSW : 0704c00180000000 {funcs['f0_3'] + shift + 0x10:016x} (f0_3+0x10/{sizes['f0_3']:#x})",
+        "           R:0 T:1 IO:1 EX:1 Key:0 M:1 W:0 P:0 AS:3 CC:2 PM:0 RI:0 EA:3",
+        "Call Trace:",
+        *(frame(*f) for f in frames),
+        "Last Breaking-Event-Address:",
+        f" [<{funcs['f0_3'] + shift + 0xC:016x}>] f0_3+0xc/{sizes['f0_3']:#x}",
+        "---[ end trace 0000000000000000 ]---",
+    ]
+    log = tmp_path / "dmesg.txt"
+    log.write_text("".join(f"[  531.{i:06d}] {line}\n" for i, line in enumerate(report)))
+    result = CliRunner().invoke(main, ["list", "crashes", str(log), "--vmlinux", str(binary)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    for name, off, reliable in frames:
+        addr = funcs[name] + off
+        text = f"{name}+{off:#x}/{sizes[name]:#x}"
+        shown = f"    {text}" if reliable else f"    ({text})"
+        note = _note(_addr2line(a2l, binary, [addr])[addr])
+        pairs = note.strip()
+        want = shown + "  " + pairs
+        assert want in lines, (want, lines)

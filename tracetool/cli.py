@@ -470,6 +470,16 @@ def list_devices(
     is_flag=True,
     help="One line per distinct signature (the same bug), with how often it occurred.",
 )
+@click.option(
+    "--vmlinux",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Give every frame its source line and inline chain from this kernel's DWARF.",
+)
+@click.option(
+    "--modules",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="With --vmlinux: where the NAME.ko of [NAME] frames are.",
+)
 @offset_option
 @cache_option
 @errors
@@ -478,6 +488,8 @@ def list_crashes(
     fmt: str | None,
     output: Path | None,
     by_signature: bool,
+    vmlinux: Path | None,
+    modules: Path | None,
     offsets: dict[str, float],
     no_cache: bool,
 ) -> None:
@@ -490,9 +502,21 @@ def list_crashes(
     Example:
       tracetool list crashes samples/dmesg/s390-warn-zpci-dma-v6.0.txt
       tracetool list crashes ci-logs/ --by-signature
+      tracetool list crashes dmesg.txt --vmlinux vmlinux --modules /lib/modules/6.0.0
     """
     trace = _parse_with_progress(list(inputs), fmt, use_cache=not no_cache, offsets=offsets)
     crashes = trace.table("crashes").collect()
+    if modules and not vmlinux:
+        raise Failure("--modules needs --vmlinux")
+    if vmlinux:
+        from tracetool.symbols import Modules, load
+        from tracetool.symbols.frames import symbolize_reports
+
+        binary = load(vmlinux, use_cache=not no_cache)
+        mods = Modules(modules, use_cache=not no_cache) if modules else None
+        crashes, _ = symbolize_reports(crashes, binary.tables, mods.resolve if mods else None)
+        for note in mods.notes if mods else []:
+            click.echo(note, err=True)
     if output:
         _write(crashes.lazy(), output)
         click.echo(f"wrote {output}", err=True)

@@ -10,7 +10,7 @@ import click
 import polars as pl
 
 from tracetool.cli import Failure, _emit, errors, main
-from tracetool.symbols import load, load_symbol_map
+from tracetool.symbols import Modules, load, load_symbol_map
 from tracetool.symbols.frames import addresses, find
 
 RELEASE_RE = re.compile(r"Linux version (\S+)|\bComm: .*\s(\S+) #\d+\b")
@@ -23,42 +23,6 @@ def log_release(lines: list[str]) -> str | None:
         if m := RELEASE_RE.search(line):
             return m.group(1) or m.group(2)
     return None
-
-
-def find_module(root: Path, name: str) -> Path | None:
-    """NAME.ko under ``root``; module names use '_' where file names may use '-'."""
-    for candidate in {name, name.replace("_", "-"), name.replace("-", "_")}:
-        hits = sorted(root.rglob(f"{candidate}.ko"))
-        if hits:
-            return hits[0]
-    return None
-
-
-def module_frames(frames: pl.DataFrame, root: Path, use_cache: bool) -> pl.DataFrame:
-    """The frames marked [module], resolved in their module: each module's functions
-    sit in its code sections, and func+off is an offset into its function."""
-    out = []
-    for (name,), group in frames.filter(pl.col("module").is_not_null()).group_by(
-        "module", maintain_order=True
-    ):
-        path = find_module(root, str(name))
-        if path is None:
-            click.echo(
-                f"{root}: no {name}.ko (nor a compressed one is read): its frames stay unresolved",
-                err=True,
-            )
-            continue
-        module = load(path, use_cache=use_cache)
-        funcs = module.tables.functions.select(func="name", __m_addr="addr")
-        placed = (
-            group.drop("addr")
-            .join(funcs.unique("func", keep="first"), on="func", how="left")
-            .with_columns(addr=pl.col("__m_addr") + pl.col("off"))
-            .drop("__m_addr")
-            .filter(pl.col("addr").is_not_null())
-        )
-        out.append(module.resolve(placed))
-    return pl.concat(out, how="diagonal_relaxed") if out else pl.DataFrame()
 
 
 def _location(frame: dict[str, object]) -> str:
@@ -176,9 +140,15 @@ def symbolize_command(
     frames, offset = addresses(find(lines), binary.tables, offset)
     resolved = binary.resolve(frames.filter(pl.col("addr").is_not_null()))
     if modules is not None:
-        resolved = pl.concat(
-            [resolved, module_frames(frames, modules, not no_cache)], how="diagonal_relaxed"
-        )
+        mods = Modules(modules, use_cache=not no_cache)
+        parts = [resolved]
+        for (name,), group in frames.filter(pl.col("module").is_not_null()).group_by(
+            "module", maintain_order=True
+        ):
+            parts.append(mods.resolve(str(name), group))
+        for note in mods.notes:
+            click.echo(note, err=True)
+        resolved = pl.concat([p for p in parts if p.height], how="diagonal_relaxed")
     click.echo(
         f"{elf}: build-id {binary.build_id or 'none'}"
         f"{' (cached tables)' if binary.cached else ''}; {frames.height} frames, "

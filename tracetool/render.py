@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -184,6 +184,31 @@ def crashes_text(crashes: pl.DataFrame) -> list[str]:
         out.append("  " + ", ".join(detail))
         if r["signature"] != r["title"]:
             out.append(f"  signature: {r['signature']}")
+        if "sources" in r:  # symbolized: every frame with its source line
+            out.extend(_frame_lines(r["frames"], r["sources"] or []))
+    return out
+
+
+def _frame_lines(frames: list[dict[str, Any]], sources: list[dict[str, Any] | None]) -> list[str]:
+    """``    func+0x1a/0x80 [module]  file:line (inlined: ...)``, unreliable frames in
+    parentheses, as the report printed them."""
+    out = []
+    for frame, src in zip(frames, [*sources, *[None] * len(frames)], strict=False):
+        name = frame["func"] or (f"{frame['addr']:#x}" if frame["addr"] is not None else "?")
+        if frame["off"] is not None:
+            name += f"+{frame['off']:#x}"
+            if frame["size"] is not None:
+                name += f"/{frame['size']:#x}"
+        if frame["module"]:
+            name += f" [{frame['module']}]"
+        if frame["reliable"] is False:
+            name = f"({name})"
+        where = ""
+        if src and src["file"]:
+            where = f"  {src['file']}:{src['line']}"
+            if src["inlined"]:
+                where += f" (inlined: {' <- '.join(src['inlined'])})"
+        out.append(f"    {name}{where}")
     return out
 
 

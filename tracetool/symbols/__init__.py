@@ -22,7 +22,7 @@ from tracetool.symbols import tables as tables_mod
 from tracetool.symbols.resolve import resolve
 from tracetool.symbols.tables import Tables
 
-__all__ = ["Binary", "load", "load_symbol_map", "resolve"]
+__all__ = ["Binary", "Modules", "load", "load_symbol_map", "resolve"]
 
 # Bump when the tables' content or layout changes: old cache entries are then ignored.
 TABLES_VERSION = "1"
@@ -127,3 +127,50 @@ def load_symbol_map(path: str | Path) -> Binary:
             "'ffffffff81000000 T _text'"
         )
     return Binary(path, t, cached=False)
+
+
+class Modules:
+    """The modules under a directory (``--modules``), loaded as frames name them."""
+
+    def __init__(self, root: Path, use_cache: bool = True) -> None:
+        self.root = root
+        self.use_cache = use_cache
+        self.loaded: dict[str, Binary | None] = {}
+        self.notes: list[str] = []
+
+    def find(self, name: str) -> Path | None:
+        """NAME.ko under the root; module names use '_' where file names may use '-'."""
+        for candidate in sorted({name, name.replace("_", "-"), name.replace("-", "_")}):
+            hits = sorted(self.root.rglob(f"{candidate}.ko"))
+            if hits:
+                return hits[0]
+        return None
+
+    def get(self, name: str) -> Binary | None:
+        if name not in self.loaded:
+            path = self.find(name)
+            if path is None:
+                self.notes.append(
+                    f"{self.root}: no {name}.ko (compressed .ko.xz/.ko.zst are not read: "
+                    "unpack them); its frames stay unresolved"
+                )
+            self.loaded[name] = load(path, use_cache=self.use_cache) if path else None
+        return self.loaded[name]
+
+    def resolve(self, name: str, frames: pl.DataFrame) -> pl.DataFrame:
+        """``frames`` (func, off) of module ``name`` resolved in it: func+off is an
+        offset into the function, wherever the module was loaded."""
+        module = self.get(name)
+        if module is None:
+            return pl.DataFrame()
+        funcs = module.tables.functions.select(func="name", __m_addr="addr").unique(
+            "func", keep="first"
+        )
+        placed = (
+            frames.drop("addr", strict=False)
+            .join(funcs, on="func", how="left")
+            .with_columns(addr=pl.col("__m_addr") + pl.col("off"), how=pl.lit("module"))
+            .drop("__m_addr")
+            .filter(pl.col("addr").is_not_null())
+        )
+        return module.resolve(placed)

@@ -14,6 +14,8 @@ and offset give.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from tracetool.symbols.tables import Tables
@@ -86,4 +88,85 @@ def addresses(
         .then(pl.lit("raw"))
         .otherwise(pl.lit("unknown")),
     ).drop("__f", "__fit", "sym_addr", "sym_size")
+    return out, kaslr_offset
+
+
+SOURCE = pl.Struct({"file": pl.String, "line": pl.UInt32, "inlined": pl.List(pl.String)})
+
+
+def symbolize_reports(
+    crashes: pl.DataFrame,
+    t: Tables,
+    resolve_module: Callable[[str, pl.DataFrame], pl.DataFrame] | None = None,
+    kaslr_offset: int | None = None,
+) -> tuple[pl.DataFrame, int | None]:
+    """``crashes`` (the dmesg parser's table) with ``sources``: for each of a report's
+    ``frames``, its source ``file``/``line`` and what was inlined there (``inlined``:
+    "func file:line", innermost first), or null where it could not be placed.
+    ``resolve_module(name, frames)`` resolves the frames of a ``[module]``."""
+    from tracetool.symbols.resolve import resolve
+
+    frames = (
+        crashes.select("file", "line", "frames")
+        .with_row_index("__r")
+        .with_columns(__i=pl.int_ranges(pl.col("frames").list.len()))
+        .explode("frames", "__i")
+        .filter(pl.col("frames").is_not_null())
+        .unnest("frames")
+        .select(
+            "__r",
+            "__i",
+            "func",
+            "off",
+            "size",
+            "module",
+            raw="addr",
+            unreliable=~pl.col("reliable").fill_null(True),
+        )
+    )
+    placed, kaslr_offset = addresses(frames, t, kaslr_offset)
+    parts = [resolve(t, placed.filter(pl.col("addr").is_not_null()))]
+    if resolve_module is not None:
+        for (name,), group in frames.filter(pl.col("module").is_not_null()).group_by("module"):
+            parts.append(resolve_module(str(name), group))
+    done = pl.concat([p for p in parts if p.height], how="diagonal_relaxed")
+    if done.height == 0:
+        sources = crashes.with_columns(sources=pl.col("frames").list.eval(pl.lit(None, SOURCE)))
+        return sources, kaslr_offset
+    inlined = (
+        pl.col("frames")
+        .list.head(pl.col("frames").list.len() - 1)
+        .list.eval(
+            pl.format(
+                "{} {}:{}",
+                pl.element().struct.field("func"),
+                pl.element().struct.field("file"),
+                pl.element().struct.field("line"),
+            )
+        )
+    )
+    last = pl.col("frames").list.last()
+    per_frame = done.select(
+        "__r",
+        "__i",
+        source=pl.struct(
+            file=last.struct.field("file"), line=last.struct.field("line"), inlined=inlined
+        ),
+    )
+    grouped = (
+        crashes.with_row_index("__r")
+        .with_columns(__i=pl.int_ranges(pl.col("frames").list.len()))
+        .select("__r", "__i")
+        .explode("__i")
+        .join(per_frame, on=["__r", "__i"], how="left")
+        .sort("__r", "__i")
+        .group_by("__r", maintain_order=True)
+        .agg(sources=pl.col("source").filter(pl.col("__i").is_not_null()))
+    )
+    out = (
+        crashes.with_row_index("__r")
+        .join(grouped, on="__r", how="left")
+        .drop("__r")
+        .with_columns(pl.col("sources").cast(pl.List(SOURCE)))
+    )
     return out, kaslr_offset

@@ -53,59 +53,69 @@ def resolve(tables: Tables, addrs: pl.DataFrame, column: str = "addr") -> pl.Dat
     ).drop(
         "__s_addr", "__s_size", "__l_addr", "__file", "__line", "__disc", "__end", "__lo", "__hi"
     )
-    # Frames depend only on the scope and the line row: build them once per distinct pair
-    # (far fewer than addresses) and join them back.
-    key = ["__scope", "symbol", "file", "line", "discriminator"]
-    distinct = (
-        with_scope.select(key)
-        .unique()
-        .with_row_index("__k")
-        .join(tables.chains.rename({"scope": "__scope"}), on="__scope", how="left")
+    # Level 0 is at the address's own line; the outer levels depend on the scope only,
+    # so they are built once per scope (``scope_frames``) and joined on. Lists of
+    # structs are put together by exploding and grouping: concat_list on nested types
+    # is an order of magnitude slower.
+    joined = with_scope.join(scope_frames(tables), on="__scope", how="left")
+    level0 = pl.struct(
+        func=pl.col("__func0"), file="file", line="line", discriminator="discriminator"
     )
-    frames = _frames(distinct.rename({"__k": "__row"})).rename({"__row": "__k"})
-    keyed = distinct.select("__k", *key).join(frames, on="__k", how="left")
+    alone = pl.struct(func="symbol", file="file", line="line", discriminator="discriminator")
+    has_scope = pl.col("__func0").is_not_null()
+    first = joined.filter(has_scope | pl.col("symbol").is_not_null()).select(
+        "__row",
+        __pos=pl.lit(0, pl.UInt32),
+        __fr=pl.when(has_scope).then(level0).otherwise(alone),
+    )
+    rest = (
+        joined.filter(has_scope & (pl.col("__outer").list.len() > 0))
+        .select("__row", "__outer")
+        .with_columns(__pos=pl.int_ranges(1, pl.col("__outer").list.len() + 1, dtype=pl.UInt32))
+        .explode("__outer", "__pos")
+        .select("__row", "__pos", __fr="__outer")
+    )
+    frames = (
+        pl.concat([first, rest.with_columns(pl.col("__fr").cast(first.schema["__fr"]))])
+        .sort("__row", "__pos")
+        .group_by("__row", maintain_order=True)
+        .agg(frames=pl.col("__fr"))
+        .with_columns(pl.col("frames").cast(pl.List(FRAME)))
+    )
     return (
-        with_scope.join(keyed, on=key, how="left", nulls_equal=True)
+        joined.join(frames, on="__row", how="left")
         .sort("__row")
-        .drop("__row", "__a", "__scope", "__k")
+        .drop("__row", "__a", "__scope", "__func0", "__outer")
     )
 
 
-def _frames(rows: pl.DataFrame) -> pl.DataFrame:
-    """``__row`` -> ``frames``, innermost first: level 0 is at the address's own line,
-    level k at the call site recorded on level k-1. Without DWARF scopes, the symbol
-    alone."""
+def scope_frames(tables: Tables) -> pl.DataFrame:
+    """Per scope: ``__func0`` (its function) and ``__outer``, the frames it was inlined
+    into, outwards, each at the call site recorded one level in. Built once per tables."""
+    cached = getattr(tables, "_scope_frames", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    chains = tables.chains.filter(pl.col("frames").list.len() > 0)
     levels = (
-        rows.filter(pl.col("frames").list.len() > 0)
-        .with_columns(level=pl.int_ranges(pl.col("frames").list.len()))
+        chains.with_columns(level=pl.int_ranges(pl.col("frames").list.len()))
         .explode("frames", "level")
         .unnest("frames")
         .with_columns(
-            prev_file=pl.col("call_file").shift(1).over("__row"),
-            prev_line=pl.col("call_line").shift(1).over("__row"),
-        )
-        .select(
-            "__row",
-            "level",
-            func="func",
-            file=pl.when(pl.col("level") == 0).then("file").otherwise("prev_file"),
-            line=pl.when(pl.col("level") == 0).then("line").otherwise("prev_line"),
-            discriminator=pl.when(pl.col("level") == 0).then("discriminator").otherwise(0),
+            file=pl.col("call_file").shift(1).over("scope"),
+            line=pl.col("call_line").shift(1).over("scope"),
         )
     )
-    nested = (
-        levels.sort("__row", "level")
-        .group_by("__row", maintain_order=True)
-        .agg(frames=pl.struct("func", "file", "line", "discriminator"))
+    outer = (
+        levels.filter(pl.col("level") > 0)
+        .sort("scope", "level")
+        .group_by("scope", maintain_order=True)
+        .agg(__outer=pl.struct("func", "file", "line", discriminator=pl.lit(0, pl.UInt32)))
     )
-    bare = rows.filter(
-        (pl.col("frames").list.len().fill_null(0) == 0) & pl.col("symbol").is_not_null()
-    ).select(
-        "__row",
-        frames=pl.concat_list(
-            pl.struct(func="symbol", file="file", line="line", discriminator="discriminator")
-        ),
+    out = (
+        levels.filter(pl.col("level") == 0)
+        .select(__scope="scope", __func0="func")
+        .join(outer.rename({"scope": "__scope"}), on="__scope", how="left")
+        .with_columns(pl.col("__outer").fill_null(pl.lit([], pl.List(FRAME))).cast(pl.List(FRAME)))
     )
-    return pl.concat([nested, bare], how="vertical_relaxed").with_columns(
-        pl.col("frames").cast(pl.List(FRAME))
-    )
+    tables._scope_frames = out  # type: ignore[attr-defined]
+    return out
