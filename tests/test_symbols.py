@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
+import tracetool
 from tracetool.cli import main
 from tracetool.errors import InputError
 from tracetool.symbols import load
@@ -396,3 +397,38 @@ def test_crash_reports_symbolized_end_to_end(
         pairs = note.strip()
         want = shown + "  " + pairs
         assert want in lines, (want, lines)
+
+
+def test_oops_gets_its_location_from_the_guilty_frame(
+    binaries: dict[str, tuple[Path, str]], tmp_path: Path
+) -> None:
+    """An Oops prints no file:line; with the vmlinux its location is the guilty frame's
+    source line, which crash spans (and so check's findings) carry."""
+    _need("s390x-linux-gnu-gcc")
+    binary, a2l = binaries["s390x-o2"]
+    b = load(binary, use_cache=False)
+    funcs = dict(zip(b.tables.functions["name"], b.tables.functions["addr"], strict=True))
+    f03 = funcs["f0_3"]
+    report = [
+        "Unable to handle kernel pointer dereference in virtual kernel address space",
+        "Oops: 0004 ilc:3 [#1] PREEMPT SMP",
+        "CPU: 3 PID: 41 Comm: kmcheck Not tainted 6.0.0-tt #1",
+        f"Krnl PSW : 0704c00180000000 {f03 + 0x10:016x} (f0_3+0x10/0x90)",
+        "Call Trace:",
+        f" [<{f03 + 0x10:016x}>] f0_3+0x10/0x90",
+        "---[ end trace 0000000000000000 ]---",
+    ]
+    log = tmp_path / "oops.txt"
+    log.write_text("".join(f"[  531.{i:06d}] {line}\n" for i, line in enumerate(report)))
+    from tracetool.symbols import symbolize_trace
+
+    trace = tracetool.parse(log, use_cache=False)
+    assert trace.table("crashes").collect()["location"].to_list() == [None]
+    symbolized, _ = symbolize_trace(trace, binary, use_cache=False)
+    want = _addr2line(a2l, binary, [f03 + 0x10])[f03 + 0x10][-1]
+    assert symbolized.table("crashes").collect()["location"].to_list() == [want]
+    # A crash span needs a device; the location rides along whatever the device.
+    spans = tracetool.timeline(
+        symbolized.events, crashes=symbolized.table("crashes")
+    ).spans.collect()
+    assert spans.filter(kind="crash")["location"].to_list() in ([], [want])

@@ -88,6 +88,7 @@ def _side(spans: pl.LazyFrame, expr: pl.Expr, prefix: str) -> pl.LazyFrame:
         "evidence",
         "device_evidence",
         "start_line",
+        "location",
     ]
     return spans.filter(expr & pl.col("device").is_not_null()).select(
         "file", *(pl.col(c).alias(prefix + c) for c in cols)
@@ -523,6 +524,7 @@ def _follows(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
         certain="o_certain",
         message=pl.concat_str(
             pl.format("{} on CPU {} ({}-{})", "t_func", "t_cpu", "t_comm", "t_pid"),
+            pl.format(" at {}", "t_location").fill_null(""),
             pl.lit(" came "),
             when,
             pl.format(" the {} race on {} ", "o_rule", "t_device"),

@@ -301,6 +301,19 @@ rules_option = click.option(
 )
 
 
+vmlinux_option = click.option(
+    "--vmlinux",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The kernel the logs come from: crash report frames get source lines and "
+    "inline chains from its DWARF.",
+)
+modules_option = click.option(
+    "--modules",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="With --vmlinux: where the NAME.ko of [NAME] frames are.",
+)
+
+
 @main.command()
 @input_args
 @input_format_option
@@ -324,6 +337,8 @@ rules_option = click.option(
 )
 @output_option
 @spec_option
+@vmlinux_option
+@modules_option
 @offset_option
 @cache_option
 @errors
@@ -337,6 +352,8 @@ def check(
     out_format: str,
     output: Path | None,
     spec: Path | None,
+    vmlinux: Path | None,
+    modules: Path | None,
     offsets: dict[str, float],
     no_cache: bool,
 ) -> None:
@@ -359,6 +376,14 @@ def check(
     )
     for line in render.clock_lines(trace, bool(offsets)):
         click.echo(line, err=True)
+    if modules and not vmlinux:
+        raise Failure("--modules needs --vmlinux")
+    if vmlinux:
+        from tracetool.symbols import symbolize_trace
+
+        trace, notes = symbolize_trace(trace, vmlinux, modules, use_cache=not no_cache)
+        for note in notes:
+            click.echo(note, err=True)
     result = run_check(trace, rule_dirs, only, era)
     if out_format == "json":
         doc = report.as_json(result)
@@ -470,16 +495,8 @@ def list_devices(
     is_flag=True,
     help="One line per distinct signature (the same bug), with how often it occurred.",
 )
-@click.option(
-    "--vmlinux",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Give every frame its source line and inline chain from this kernel's DWARF.",
-)
-@click.option(
-    "--modules",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="With --vmlinux: where the NAME.ko of [NAME] frames are.",
-)
+@vmlinux_option
+@modules_option
 @offset_option
 @cache_option
 @errors
@@ -509,13 +526,11 @@ def list_crashes(
     if modules and not vmlinux:
         raise Failure("--modules needs --vmlinux")
     if vmlinux:
-        from tracetool.symbols import Modules, load
-        from tracetool.symbols.frames import symbolize_reports
+        from tracetool.symbols import symbolize_trace
 
-        binary = load(vmlinux, use_cache=not no_cache)
-        mods = Modules(modules, use_cache=not no_cache) if modules else None
-        crashes, _ = symbolize_reports(crashes, binary.tables, mods.resolve if mods else None)
-        for note in mods.notes if mods else []:
+        trace, notes = symbolize_trace(trace, vmlinux, modules, use_cache=not no_cache)
+        crashes = trace.table("crashes").collect()
+        for note in notes:
             click.echo(note, err=True)
     if output:
         _write(crashes.lazy(), output)

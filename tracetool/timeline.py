@@ -63,6 +63,7 @@ SPANS_SCHEMA = pl.Schema(
         "size": pl.UInt64(),
         "caller": pl.String(),  # the function a call returned to (kretprobe site)
         "lock": pl.String(),
+        "location": pl.String(),  # a crash report's source line (printed or symbolized)
         "file": pl.String(),
         "start_line": pl.UInt32(),
         "end_line": pl.UInt32(),
@@ -556,6 +557,8 @@ def _crash_spans(crashes: pl.LazyFrame, spans: pl.LazyFrame) -> pl.LazyFrame:
         ),
         kind=pl.lit("crash"),
         func="title",
+        # The source line the report printed, or its guilty frame's (check --vmlinux).
+        location="location",
         start_ts="ts",
         end_ts="ts",
         exact=pl.lit(True),
@@ -606,11 +609,16 @@ def timeline(
         pl.concat(
             [
                 calls.select(
-                    *(c for c in SPANS_SCHEMA if c not in ("lockset", "lock", "kind", "evidence")),
+                    *(
+                        c
+                        for c in SPANS_SCHEMA
+                        if c not in ("lockset", "lock", "kind", "evidence", "location")
+                    ),
                     "task",
                     "kind",
                     "evidence",
                     lock=pl.lit(None, pl.String),
+                    location=pl.lit(None, pl.String),
                     dev="dev",
                 ),
                 holds.select(

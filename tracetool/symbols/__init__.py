@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import polars as pl
 
 from tracetool import cache
 from tracetool.errors import InputError
+from tracetool.events import Trace
 from tracetool.symbols import tables as tables_mod
 from tracetool.symbols.resolve import resolve
 from tracetool.symbols.tables import Tables
 
-__all__ = ["Binary", "Modules", "load", "load_symbol_map", "resolve"]
+__all__ = ["Binary", "Modules", "load", "load_symbol_map", "resolve", "symbolize_trace"]
 
 # Bump when the tables' content or layout changes: old cache entries are then ignored.
 TABLES_VERSION = "1"
@@ -174,3 +175,18 @@ class Modules:
             .filter(pl.col("addr").is_not_null())
         )
         return module.resolve(placed)
+
+
+def symbolize_trace(
+    trace: Trace, vmlinux: Path, modules: Path | None = None, use_cache: bool = True
+) -> tuple[Trace, list[str]]:
+    """``trace`` with its crash reports symbolized (``sources``, and ``location`` from
+    the guilty frame where the report printed none), and notes for the user."""
+    from tracetool.symbols.frames import locate_guilty, symbolize_reports
+
+    binary = load(vmlinux, use_cache=use_cache)
+    mods = Modules(modules, use_cache=use_cache) if modules else None
+    crashes = trace.table("crashes").collect()
+    done, _ = symbolize_reports(crashes, binary.tables, mods.resolve if mods else None)
+    records = {**trace.records, "crashes": locate_guilty(done).lazy()}
+    return replace(trace, records=records), list(mods.notes if mods else [])

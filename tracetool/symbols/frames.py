@@ -170,3 +170,33 @@ def symbolize_reports(
         .with_columns(pl.col("sources").cast(pl.List(SOURCE)))
     )
     return out, kaslr_offset
+
+
+def locate_guilty(crashes: pl.DataFrame) -> pl.DataFrame:
+    """Symbolized reports (``sources``) with ``location`` filled, where the report
+    printed none (an Oops, a BUG without file:line), from its guilty frame's source."""
+    if "sources" not in crashes.columns or crashes.height == 0:
+        return crashes
+    pairs = (
+        crashes.select("guilty", "frames", "sources")
+        .with_row_index("__r")
+        .filter(pl.col("frames").list.len() == pl.col("sources").list.len())
+        .explode("frames", "sources")
+        .filter(pl.col("frames").struct.field("func") == pl.col("guilty"))
+        .group_by("__r", maintain_order=True)
+        .first()
+        .select(
+            "__r",
+            __loc=pl.format(
+                "{}:{}",
+                pl.col("sources").struct.field("file"),
+                pl.col("sources").struct.field("line"),
+            ),
+        )
+    )
+    return (
+        crashes.with_row_index("__r")
+        .join(pairs, on="__r", how="left")
+        .with_columns(location=pl.coalesce("location", "__loc"))
+        .drop("__r", "__loc")
+    )
