@@ -54,36 +54,46 @@ def resolve(tables: Tables, addrs: pl.DataFrame, column: str = "addr") -> pl.Dat
         "__s_addr", "__s_size", "__l_addr", "__file", "__line", "__disc", "__end", "__lo", "__hi"
     )
     # Level 0 is at the address's own line; the outer levels depend on the scope only,
-    # so they are built once per scope (``scope_frames``) and joined on. Lists of
-    # structs are put together by exploding and grouping: concat_list on nested types
-    # is an order of magnitude slower.
+    # so they are built once per scope (``scope_frames``) and joined on. Addresses with
+    # nothing inlined get a one-frame list directly; the others are put together once
+    # per distinct scope and line (exploding and grouping: concat_list on nested lists
+    # is an order of magnitude slower) and joined back.
     joined = with_scope.join(scope_frames(tables), on="__scope", how="left")
     level0 = pl.struct(
         func=pl.col("__func0"), file="file", line="line", discriminator="discriminator"
     )
     alone = pl.struct(func="symbol", file="file", line="line", discriminator="discriminator")
     has_scope = pl.col("__func0").is_not_null()
-    first = joined.filter(has_scope | pl.col("symbol").is_not_null()).select(
-        "__row",
-        __pos=pl.lit(0, pl.UInt32),
-        __fr=pl.when(has_scope).then(level0).otherwise(alone),
+    nested = has_scope & (pl.col("__outer").list.len() > 0)
+    flat = joined.filter(~nested.fill_null(False)).with_columns(
+        frames=pl.when(has_scope)
+        .then(pl.concat_list(level0))
+        .when(pl.col("symbol").is_not_null())
+        .then(pl.concat_list(alone))
+        .cast(pl.List(FRAME))
     )
+    inlined = joined.filter(nested.fill_null(False))
+    key = ["__scope", "file", "line", "discriminator"]
+    distinct = inlined.select(*key, "__func0", "__outer").unique(key).with_row_index("__k")
+    first = distinct.select("__k", __pos=pl.lit(0, pl.UInt32), __fr=level0)
     rest = (
-        joined.filter(has_scope & (pl.col("__outer").list.len() > 0))
-        .select("__row", "__outer")
+        distinct.select("__k", "__outer")
         .with_columns(__pos=pl.int_ranges(1, pl.col("__outer").list.len() + 1, dtype=pl.UInt32))
         .explode("__outer", "__pos")
-        .select("__row", "__pos", __fr="__outer")
+        .select("__k", "__pos", __fr="__outer")
     )
-    frames = (
+    built = (
         pl.concat([first, rest.with_columns(pl.col("__fr").cast(first.schema["__fr"]))])
-        .sort("__row", "__pos")
-        .group_by("__row", maintain_order=True)
+        .sort("__k", "__pos")
+        .group_by("__k", maintain_order=True)
         .agg(frames=pl.col("__fr"))
         .with_columns(pl.col("frames").cast(pl.List(FRAME)))
+        .join(distinct.select("__k", *key), on="__k")
+        .drop("__k")
     )
+    inlined = inlined.join(built, on=key, how="left", nulls_equal=True)
     return (
-        joined.join(frames, on="__row", how="left")
+        pl.concat([flat, inlined], how="vertical_relaxed")
         .sort("__row")
         .drop("__row", "__a", "__scope", "__func0", "__outer")
     )
