@@ -1,0 +1,256 @@
+"""CI log triage: what broke in each log, grouped across logs by signature, and
+classified against a list of known issues.
+
+Per log (``triage_log``, independent of every other log, so logs can be spread over
+processes): the crash reports the dmesg parser assembles (kind, title, signature,
+guilty frame, release), the rules' findings on any trace the log embeds (a panic's
+ftrace dump, a SysRq-z dump), lost events, and the log's identity: the kernel release
+(``Linux version`` or a report's ``CPU:`` line) and the run (the file's path).
+
+Across logs (``group``): one row per signature: how often, in how many logs, first and
+last seen, the kernels affected, an example ``path:line`` and the guilty frame. The
+signature is the crash parser's normalised title, so the same WARN printed by an old
+and a new kernel format falls into one group.
+
+Known issues (``known-issues.toml``): each ``[[issue]]`` has a ``pattern`` (a regex on
+the signature), a ``bug`` link, a ``status`` (open or fixed) and, when fixed, a
+``fixed_in`` release. A group is **known** when an issue matches; a **regression** when
+the issue is fixed and the group was seen on a kernel at or after ``fixed_in``; **new**
+otherwise.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+import tomllib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tracetool.errors import InputError, TraceToolError
+
+REPORTS_SCHEMA = pl.Schema(
+    {
+        "log": pl.String(),
+        "line": pl.UInt32(),
+        "kind": pl.String(),
+        "title": pl.String(),
+        "signature": pl.String(),
+        "guilty": pl.String(),
+        "release": pl.String(),
+        "corrupted": pl.Boolean(),
+        "source": pl.String(),  # "crash" or "rule"
+    }
+)
+LOGS_SCHEMA = pl.Schema(
+    {
+        "log": pl.String(),
+        "release": pl.String(),
+        "mtime": pl.Float64(),
+        "reports": pl.UInt32(),
+        "findings": pl.UInt32(),
+        "inconclusive": pl.UInt32(),
+        "lost": pl.Int64(),
+        "error": pl.String(),
+    }
+)
+_RELEASE = re.compile(r"Linux version (\S+)|\b[Cc]omm: .*\s(\S+) #\d+\b")
+
+
+@dataclass(frozen=True)
+class KnownIssue:
+    pattern: re.Pattern[str]
+    bug: str
+    status: str
+    fixed_in: tuple[int, ...] | None
+    fixed_in_text: str | None
+
+
+def release_key(release: str | None) -> tuple[int, ...] | None:
+    """ "6.1.0-13-s390x" -> (6, 1, 0); None when it does not start with numbers."""
+    if not release:
+        return None
+    m = re.match(r"v?(\d+(?:\.\d+)*)", release)
+    return tuple(int(p) for p in m.group(1).split(".")) if m else None
+
+
+def load_known(path: Path) -> list[KnownIssue]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{path}: not valid TOML: {e}") from None
+    out = []
+    for n, entry in enumerate(data.get("issue", []), start=1):
+        where = f"{path}: [[issue]] #{n}"
+        for key in ("pattern", "bug", "status"):
+            if key not in entry:
+                raise InputError(f"{where}: needs {key} (pattern, bug, status, fixed_in)")
+        status = entry["status"]
+        if status not in ("open", "fixed"):
+            raise InputError(f'{where}: status is "open" or "fixed", not {status!r}')
+        if status == "fixed" and "fixed_in" not in entry:
+            raise InputError(f"{where}: a fixed issue needs fixed_in (the release, e.g. 6.1)")
+        try:
+            pattern = re.compile(entry["pattern"])
+        except re.error as e:
+            raise InputError(f"{where}: pattern is not a regex: {e}") from None
+        fixed = entry.get("fixed_in")
+        out.append(KnownIssue(pattern, entry["bug"], status, release_key(fixed), fixed))
+    return out
+
+
+def triage_log(path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One log's row and its reports (crash reports and rule findings)."""
+    import tracetool
+
+    p = Path(path)
+    row: dict[str, Any] = {
+        "log": path,
+        "release": None,
+        "mtime": p.stat().st_mtime,
+        "reports": 0,
+        "findings": 0,
+        "inconclusive": 0,
+        "lost": 0,
+        "error": None,
+    }
+    try:
+        trace = tracetool.parse(p, use_cache=False)
+        crashes = trace.table("crashes").collect()
+        findings = tracetool.check(trace).collect()
+    except TraceToolError as e:
+        row["error"] = str(e)
+        return row, []
+    release = None
+    with p.open(encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if m := _RELEASE.search(line):
+                release = m.group(1) or m.group(2)
+                break
+    row["release"] = release
+    lost = trace.losses.collect()["lost"].sum()
+    row["lost"] = int(lost or 0)
+    reports = [
+        {
+            "log": path,
+            "line": r["line"],
+            "kind": r["kind"],
+            "title": r["title"],
+            "signature": r["signature"],
+            "guilty": r["guilty"],
+            "release": r["release"] or release,
+            "corrupted": r["corrupted"],
+            "source": "crash",
+        }
+        for r in crashes.iter_rows(named=True)
+    ]
+    found = findings.filter(pl.col("status") == "finding")
+    for r in found.iter_rows(named=True):
+        first = (r["evidence"] or [f"{path}:0"])[0]
+        at = int(first.rsplit(":", 1)[1].split(",")[0]) if ":" in first else 0
+        reports.append(
+            {
+                "log": path,
+                "line": at,
+                "kind": "rule",
+                "title": f"{r['rule']} on {r['device']}",
+                "signature": f"{r['rule']}",
+                "guilty": None,
+                "release": release,
+                "corrupted": False,
+                "source": "rule",
+            }
+        )
+    row["reports"] = crashes.height
+    row["findings"] = found.height
+    row["inconclusive"] = findings.height - found.height
+    return row, reports
+
+
+def logs_in(inputs: list[str]) -> list[str]:
+    """Every file under the inputs (directories recursively), in a stable order."""
+    out = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            out += [str(f) for f in sorted(p.rglob("*")) if f.is_file()]
+        elif p.is_file():
+            out.append(str(p))
+        else:
+            raise InputError(f"{item}: no such file or directory")
+    return out
+
+
+def run(inputs: list[str], jobs: int = 1) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(logs, reports) for every log; ``jobs`` > 1 spreads logs over processes."""
+    files = logs_in(inputs)
+    if jobs > 1 and len(files) > 1:
+        # polars' thread pool does not survive fork(): start fresh interpreters.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            results = list(pool.map(triage_log, files, chunksize=max(1, len(files) // (4 * jobs))))
+    else:
+        results = [triage_log(f) for f in files]
+    logs = pl.DataFrame([r for r, _ in results], schema=LOGS_SCHEMA)
+    reports = pl.DataFrame([x for _, rs in results for x in rs], schema=REPORTS_SCHEMA)
+    return logs, reports
+
+
+def group(logs: pl.DataFrame, reports: pl.DataFrame) -> pl.DataFrame:
+    """One row per signature, ordered by how often it was seen (then by signature)."""
+    when = reports.join(logs.select("log", "mtime"), on="log", how="left")
+    return (
+        when.sort("log", "line")
+        .group_by("signature")
+        .agg(
+            count=pl.len(),
+            logs=pl.col("log").n_unique(),
+            first_seen=pl.col("mtime").min(),
+            last_seen=pl.col("mtime").max(),
+            kernels=pl.col("release").drop_nulls().unique().sort(),
+            example=pl.format("{}:{}", pl.col("log"), pl.col("line")).first(),
+            guilty=pl.col("guilty").drop_nulls().first(),
+            kind=pl.col("kind").first(),
+            title=pl.col("title").first(),
+        )
+        .sort(["count", "signature"], descending=[True, False])
+    )
+
+
+def classify(groups: pl.DataFrame, known: list[KnownIssue]) -> pl.DataFrame:
+    """``groups`` with ``class`` (new, known, regression) and ``bug``."""
+    classes: list[str] = []
+    bugs: list[str | None] = []
+    for sig, kernels in zip(groups["signature"], groups["kernels"].to_list(), strict=True):
+        issue = next((k for k in known if k.pattern.search(sig)), None)
+        if issue is None:
+            classes.append("new")
+            bugs.append(None)
+            continue
+        bugs.append(issue.bug)
+        seen = [release_key(k) for k in kernels or []]
+        after = issue.fixed_in is not None and any(
+            s is not None and s >= issue.fixed_in for s in seen
+        )
+        classes.append("regression" if issue.status == "fixed" and after else "known")
+    return groups.with_columns(
+        **{"class": pl.Series(classes, dtype=pl.String), "bug": pl.Series(bugs, dtype=pl.String)}
+    )
+
+
+def exit_code(logs: pl.DataFrame, groups: pl.DataFrame) -> int:
+    """0 nothing new; 1 a new group or a regression; 2 a log could not be read;
+    3 nothing new, but some logs had only inconclusive results."""
+    if groups.height and groups["class"].is_in(["new", "regression"]).any():
+        return 1
+    if logs["error"].is_not_null().any():
+        return 2
+    if logs.height and (logs["inconclusive"] > 0).any():
+        return 3
+    return 0
