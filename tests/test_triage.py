@@ -151,3 +151,35 @@ def test_order_and_jobs_do_not_change_the_groups(logs: Path) -> None:
 def test_missing_input(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["triage", str(tmp_path / "nope")])
     assert result.exit_code == 2 and "no such file or directory" in result.output
+
+
+def test_sarif_history_and_trend(logs: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    history = tmp_path / "history"
+    out = runner.invoke(main, ["triage", str(logs), "--format", "sarif", "--history", str(history)])
+    assert out.exit_code == 1, out.output
+    doc = json.loads(out.stdout)
+    assert doc["version"] == "2.1.0"
+    (run,) = doc["runs"]
+    rules = run["tool"]["driver"]["rules"]
+    ids = [r["id"] for r in rules]
+    assert len(set(ids)) == len(ids)
+    for res in run["results"]:
+        assert rules[res["ruleIndex"]]["id"] == res["ruleId"]
+        (loc,) = res["locations"]
+        assert loc["physicalLocation"]["region"]["startLine"] >= 1
+        assert Path(loc["physicalLocation"]["artifactLocation"]["uri"]).is_file()
+        assert res["level"] == "error"  # no known issues given: everything is new
+    runner.invoke(main, ["triage", str(logs / "run2-new.txt"), "--history", str(history)])
+    parts = sorted(history.glob("date=*/*.parquet"))
+    assert len(parts) == 2
+    trend = json.loads(
+        runner.invoke(
+            main, ["triage", "--history", str(history), "--trend", "--format", "json"]
+        ).stdout
+    )
+    counts = {row["signature"]: row["count"] for row in trend}
+    # Two triages: the first saw both drifted WARNs, the second one of them again.
+    assert counts["WARNING in iommu_detach_group"] == 3
+    missing = runner.invoke(main, ["triage", "--trend"])
+    assert missing.exit_code == 2 and "--history" in missing.output

@@ -11,9 +11,9 @@ import click
 import polars as pl
 
 from tracetool import render, triage
-from tracetool.cli import _emit, errors, main
+from tracetool.cli import Failure, _emit, errors, main
 
-FORMATS = ("table", "json", "junit", "markdown")
+FORMATS = ("table", "json", "junit", "sarif", "markdown")
 
 
 def _groups_table(groups: pl.DataFrame) -> str:
@@ -92,7 +92,7 @@ def _junit(logs: pl.DataFrame, reports: pl.DataFrame, groups: pl.DataFrame) -> s
 
 
 @main.command(name="triage")
-@click.argument("inputs", nargs=-1, required=True, metavar="LOG_OR_DIR...")
+@click.argument("inputs", nargs=-1, metavar="LOG_OR_DIR...")
 @click.option(
     "--known",
     "known_path",
@@ -114,6 +114,17 @@ def _junit(logs: pl.DataFrame, reports: pl.DataFrame, groups: pl.DataFrame) -> s
     help="Write here instead of stdout.",
 )
 @click.option(
+    "--history",
+    "history",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Append this triage's reports to the Parquet dataset in DIR (partitioned by date).",
+)
+@click.option(
+    "--trend",
+    is_flag=True,
+    help="With --history: counts per signature and day over every triage kept there.",
+)
+@click.option(
     "--jobs",
     type=click.IntRange(1, 256),
     default=1,
@@ -126,6 +137,8 @@ def triage_command(
     known_path: Path | None,
     out_format: str,
     output: Path | None,
+    history: Path | None,
+    trend: bool,
     jobs: int,
 ) -> None:
     """What broke in each kernel log, grouped across logs by signature (the same WARN
@@ -141,9 +154,27 @@ def triage_command(
     Example:
       tracetool triage ci-logs/ --known known-issues.toml
       tracetool triage ci-logs/ --format junit -o triage.xml --jobs 2
+      tracetool triage ci-logs/ --history triage-history/
+      tracetool triage --history triage-history/ --trend
     """
+    if trend:
+        if history is None:
+            raise Failure("--trend reads the history: give --history DIR")
+        counts = triage.trend(history)
+        if out_format == "json":
+            _emit(json.dumps(counts.to_dicts(), indent=1, default=str) + "\n", output)
+        else:
+            _emit(render.table(counts, flex="signature") + "\n", output)
+        return
+    if not inputs:
+        raise Failure("give the logs to triage (files or directories), or --trend")
     known = triage.load_known(known_path) if known_path else []
     logs, reports = triage.run(list(inputs), jobs)
+    if history is not None:
+        import time
+
+        part = triage.append_history(history, reports, time.time())
+        click.echo(f"history: {part}", err=True)
     groups = triage.classify(triage.group(logs, reports), known)
     if out_format == "json":
         doc = (
@@ -160,6 +191,8 @@ def triage_command(
         )
     elif out_format == "junit":
         doc = _junit(logs, reports, groups)
+    elif out_format == "sarif":
+        doc = json.dumps(triage.sarif(reports, groups), indent=1) + "\n"
     elif out_format == "markdown":
         doc = _markdown(logs, groups)
     else:

@@ -254,3 +254,82 @@ def exit_code(logs: pl.DataFrame, groups: pl.DataFrame) -> int:
     if logs.height and (logs["inconclusive"] > 0).any():
         return 3
     return 0
+
+
+def sarif(reports: pl.DataFrame, groups: pl.DataFrame) -> dict[str, Any]:
+    """SARIF 2.1.0: a rule per group (its signature), a result per report located at
+    the report's first line; new groups and regressions are errors, known ones notes."""
+    from tracetool import __version__
+    from tracetool.report import SARIF_SCHEMA
+
+    index = {sig: i for i, sig in enumerate(groups["signature"])}
+    cls = dict(zip(groups["signature"], groups["class"], strict=True))
+    bug = dict(zip(groups["signature"], groups["bug"], strict=True))
+    rules = [
+        {
+            "id": f"triage/{i}",
+            "name": sig,
+            "shortDescription": {"text": sig},
+            "properties": {"class": cls[sig]},
+            **({"helpUri": bug[sig]} if bug[sig] else {}),
+        }
+        for sig, i in index.items()
+    ]
+    results = [
+        {
+            "ruleId": f"triage/{index[r['signature']]}",
+            "ruleIndex": index[r["signature"]],
+            "level": "error" if cls[r["signature"]] in ("new", "regression") else "note",
+            "message": {"text": f"{cls[r['signature']]}: {r['title']}"},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": r["log"]},
+                        "region": {"startLine": max(1, int(r["line"] or 1))},
+                    }
+                }
+            ],
+            "properties": {"kind": r["kind"], "release": r["release"]},
+        }
+        for r in reports.iter_rows(named=True)
+    ]
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {"name": "tracetool triage", "version": __version__, "rules": rules}
+                },
+                "results": results,
+            }
+        ],
+    }
+
+
+def append_history(history: Path, reports: pl.DataFrame, when: float) -> Path:
+    """Append this triage's reports to the Parquet dataset under ``history``,
+    partitioned by date (``date=YYYY-MM-DD/part-<time>.parquet``); returns the file."""
+    import datetime as dt
+
+    stamp = dt.datetime.fromtimestamp(when, tz=dt.UTC)
+    where = history / f"date={stamp:%Y-%m-%d}"
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / f"part-{stamp:%H%M%S}-{int(when * 1e6) % 1_000_000:06d}.parquet"
+    reports.with_columns(triaged_at=pl.lit(stamp)).write_parquet(path)
+    return path
+
+
+def trend(history: Path) -> pl.DataFrame:
+    """Counts per signature and date over every triage in ``history``."""
+    files = sorted(history.glob("date=*/*.parquet"))
+    if not files:
+        raise InputError(f"{history}: no triage history yet (run triage with --history first)")
+    return (
+        pl.scan_parquet(files)
+        .with_columns(date=pl.col("triaged_at").dt.date())
+        .group_by("signature", "date")
+        .agg(count=pl.len(), logs=pl.col("log").n_unique())
+        .sort("signature", "date")
+        .collect()
+    )
