@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import sys
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
@@ -169,7 +171,13 @@ def triage_command(
     if not inputs:
         raise Failure("give the logs to triage (files or directories), or --trend")
     known = triage.load_known(known_path) if known_path else []
-    logs, reports = triage.run(list(inputs), jobs)
+    files = triage.logs_in(list(inputs))
+    # A bar over the logs on a terminal; nothing in CI or when stderr is redirected.
+    show = sys.stderr.isatty() and not os.environ.get("CI") and len(files) > 1
+    with click.progressbar(
+        length=len(files), label="triage", file=sys.stderr if show else io.StringIO()
+    ) as bar:
+        logs, reports = triage.run(files, jobs, bar.update)
     if history is not None:
         import time
 

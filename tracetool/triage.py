@@ -24,6 +24,7 @@ from __future__ import annotations
 import multiprocessing
 import re
 import tomllib
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,16 +188,27 @@ def logs_in(inputs: list[str]) -> list[str]:
     return out
 
 
-def run(inputs: list[str], jobs: int = 1) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(logs, reports) for every log; ``jobs`` > 1 spreads logs over processes."""
+def run(
+    inputs: list[str], jobs: int = 1, progress: Callable[[int], None] | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(logs, reports) for every log; ``jobs`` > 1 spreads logs over processes.
+    ``progress(n)`` is called as logs are done."""
     files = logs_in(inputs)
+    results = []
     if jobs > 1 and len(files) > 1:
         # polars' thread pool does not survive fork(): start fresh interpreters.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            results = list(pool.map(triage_log, files, chunksize=max(1, len(files) // (4 * jobs))))
+            chunk = max(1, len(files) // (8 * jobs))
+            for result in pool.map(triage_log, files, chunksize=chunk):
+                results.append(result)
+                if progress:
+                    progress(1)
     else:
-        results = [triage_log(f) for f in files]
+        for f in files:
+            results.append(triage_log(f))
+            if progress:
+                progress(1)
     logs = pl.DataFrame([r for r, _ in results], schema=LOGS_SCHEMA)
     reports = pl.DataFrame([x for _, rs in results for x in rs], schema=REPORTS_SCHEMA)
     return logs, reports
