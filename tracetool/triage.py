@@ -124,7 +124,20 @@ def triage_log(path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     try:
         trace = tracetool.parse(p, use_cache=False)
         crashes = trace.table("crashes").collect()
-        findings = tracetool.check(trace).collect()
+        # The rules need a trace; most logs embed none (only their own printk lines).
+        traced = trace.events.filter(pl.col("event") != "printk").head(1).collect().height
+        findings = (
+            tracetool.check(trace).collect()
+            if traced
+            else pl.DataFrame(
+                schema={
+                    "status": pl.String,
+                    "evidence": pl.List(pl.String),
+                    "rule": pl.String,
+                    "device": pl.String,
+                }
+            )
+        )
     except TraceToolError as e:
         row["error"] = str(e)
         return row, []
