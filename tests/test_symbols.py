@@ -432,3 +432,29 @@ def test_oops_gets_its_location_from_the_guilty_frame(
         symbolized.events, crashes=symbolized.table("crashes")
     ).spans.collect()
     assert spans.filter(kind="crash")["location"].to_list() in ([], [want])
+
+
+def test_triage_locates_an_oops(binaries: dict[str, tuple[Path, str]], tmp_path: Path) -> None:
+    """tracetool triage --vmlinux: the group of an Oops (which prints no file:line)
+    carries its guilty frame's source line."""
+    _need("s390x-linux-gnu-gcc")
+    binary, a2l = binaries["s390x-o2"]
+    funcs = load(binary, use_cache=False).tables.functions
+    f03 = funcs.filter(name="f0_3")["addr"][0]
+    log = tmp_path / "oops.txt"
+    report = [
+        "Unable to handle kernel pointer dereference in virtual kernel address space",
+        "Oops: 0004 ilc:3 [#1] PREEMPT SMP",
+        "CPU: 3 PID: 41 Comm: kmcheck Not tainted 6.0.0-tt #1",
+        f"Krnl PSW : 0704c00180000000 {f03 + 0x10:016x} (f0_3+0x10/0x90)",
+        "Call Trace:",
+        f" [<{f03 + 0x10:016x}>] f0_3+0x10/0x90",
+        "---[ end trace 0000000000000000 ]---",
+    ]
+    log.write_text("".join(f"[  531.{i:06d}] {line}\n" for i, line in enumerate(report)))
+    result = CliRunner().invoke(
+        main, ["triage", str(log), "--vmlinux", str(binary), "--format", "json"]
+    )
+    assert result.exit_code == 1, result.output
+    (group,) = json.loads(result.stdout)["groups"]
+    assert group["location"] == _addr2line(a2l, binary, [f03 + 0x10])[f03 + 0x10][-1]

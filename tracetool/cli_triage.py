@@ -116,6 +116,12 @@ def _junit(logs: pl.DataFrame, reports: pl.DataFrame, groups: pl.DataFrame) -> s
     help="Write here instead of stdout.",
 )
 @click.option(
+    "--vmlinux",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The kernel the logs come from: crash reports get their guilty frame's source "
+    "line (an Oops prints none).",
+)
+@click.option(
     "--history",
     "history",
     type=click.Path(file_okay=False, path_type=Path),
@@ -139,6 +145,7 @@ def triage_command(
     known_path: Path | None,
     out_format: str,
     output: Path | None,
+    vmlinux: Path | None,
     history: Path | None,
     trend: bool,
     jobs: int,
@@ -177,7 +184,11 @@ def triage_command(
     with click.progressbar(
         length=len(files), label="triage", file=sys.stderr if show else io.StringIO()
     ) as bar:
-        logs, reports = triage.run(files, jobs, bar.update)
+        if vmlinux is not None:
+            from tracetool.symbols import load
+
+            load(vmlinux)  # read the DWARF once, here; the workers use the cached tables
+        logs, reports = triage.run(files, jobs, bar.update, str(vmlinux) if vmlinux else None)
     if history is not None:
         import time
 

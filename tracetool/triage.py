@@ -21,6 +21,7 @@ otherwise.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import re
 import tomllib
@@ -45,6 +46,7 @@ REPORTS_SCHEMA = pl.Schema(
         "release": pl.String(),
         "corrupted": pl.Boolean(),
         "source": pl.String(),  # "crash" or "rule"
+        "location": pl.String(),  # printed file:line, or the guilty frame's (--vmlinux)
     }
 )
 LOGS_SCHEMA = pl.Schema(
@@ -106,8 +108,11 @@ def load_known(path: Path) -> list[KnownIssue]:
     return out
 
 
-def triage_log(path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One log's row and its reports (crash reports and rule findings)."""
+def triage_log(
+    path: str, vmlinux: str | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One log's row and its reports (crash reports and rule findings). With
+    ``vmlinux``, crash reports are symbolized (a location from the guilty frame)."""
     import tracetool
 
     p = Path(path)
@@ -123,6 +128,10 @@ def triage_log(path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     }
     try:
         trace = tracetool.parse(p, use_cache=False)
+        if vmlinux is not None:
+            from tracetool.symbols import symbolize_trace
+
+            trace, _ = symbolize_trace(trace, Path(vmlinux))
         crashes = trace.table("crashes").collect()
         # The rules need a trace; most logs embed none (only their own printk lines).
         traced = trace.events.filter(pl.col("event") != "printk").head(1).collect().height
@@ -161,6 +170,7 @@ def triage_log(path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             "release": r["release"] or release,
             "corrupted": r["corrupted"],
             "source": "crash",
+            "location": r["location"],
         }
         for r in crashes.iter_rows(named=True)
     ]
@@ -179,6 +189,7 @@ def triage_log(path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
                 "release": release,
                 "corrupted": False,
                 "source": "rule",
+                "location": None,
             }
         )
     row["reports"] = crashes.height
@@ -202,7 +213,10 @@ def logs_in(inputs: list[str]) -> list[str]:
 
 
 def run(
-    inputs: list[str], jobs: int = 1, progress: Callable[[int], None] | None = None
+    inputs: list[str],
+    jobs: int = 1,
+    progress: Callable[[int], None] | None = None,
+    vmlinux: str | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(logs, reports) for every log; ``jobs`` > 1 spreads logs over processes.
     ``progress(n)`` is called as logs are done."""
@@ -213,13 +227,14 @@ def run(
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             chunk = max(1, len(files) // (8 * jobs))
-            for result in pool.map(triage_log, files, chunksize=chunk):
+            work = functools.partial(triage_log, vmlinux=vmlinux)
+            for result in pool.map(work, files, chunksize=chunk):
                 results.append(result)
                 if progress:
                     progress(1)
     else:
         for f in files:
-            results.append(triage_log(f))
+            results.append(triage_log(f, vmlinux))
             if progress:
                 progress(1)
     logs = pl.DataFrame([r for r, _ in results], schema=LOGS_SCHEMA)
@@ -241,6 +256,7 @@ def group(logs: pl.DataFrame, reports: pl.DataFrame) -> pl.DataFrame:
             kernels=pl.col("release").drop_nulls().unique().sort(),
             example=pl.format("{}:{}", pl.col("log"), pl.col("line")).first(),
             guilty=pl.col("guilty").drop_nulls().first(),
+            location=pl.col("location").drop_nulls().first(),
             kind=pl.col("kind").first(),
             title=pl.col("title").first(),
         )
