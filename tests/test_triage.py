@@ -183,3 +183,16 @@ def test_sarif_history_and_trend(logs: Path, tmp_path: Path) -> None:
     assert counts["WARNING in iommu_detach_group"] == 3
     missing = runner.invoke(main, ["triage", "--trend"])
     assert missing.exit_code == 2 and "--history" in missing.output
+
+
+def test_dask_engine_gives_the_local_result(logs: Path, tmp_path: Path) -> None:
+    """The per-log work on a Dask LocalCluster of 2 workers, each task writing a
+    Parquet partition to shared storage, reduces to exactly the local groups."""
+    pytest.importorskip("distributed")
+    files = sorted(str(p) for p in logs.iterdir())
+    local = triage.group(*triage.run(files))
+    shared = tmp_path / "shared"
+    on_dask = triage.group(*triage.run_dask(files, None, shared, per_task=1))
+    assert len(list(shared.glob("reports-*.parquet"))) == len(files)
+    drop = ["first_seen", "last_seen"]
+    assert on_dask.drop(drop).sort("signature").equals(local.drop(drop).sort("signature"))

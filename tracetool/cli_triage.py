@@ -6,6 +6,7 @@ import io
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -133,6 +134,24 @@ def _junit(logs: pl.DataFrame, reports: pl.DataFrame, groups: pl.DataFrame) -> s
     help="With --history: counts per signature and day over every triage kept there.",
 )
 @click.option(
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="local: this machine (--jobs processes); dask: a Dask distributed cluster.",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="With --engine dask: the scheduler (tcp://host:8786); default a local cluster.",
+)
+@click.option(
+    "--shared",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --engine dask: a directory every worker and this machine see, for the "
+    "per-task Parquet partitions (default: a temporary directory here).",
+)
+@click.option(
     "--jobs",
     type=click.IntRange(1, 256),
     default=1,
@@ -148,6 +167,9 @@ def triage_command(
     vmlinux: Path | None,
     history: Path | None,
     trend: bool,
+    engine: str,
+    scheduler: str | None,
+    shared: Path | None,
     jobs: int,
 ) -> None:
     """What broke in each kernel log, grouped across logs by signature (the same WARN
@@ -165,6 +187,7 @@ def triage_command(
       tracetool triage ci-logs/ --format junit -o triage.xml --jobs 2
       tracetool triage ci-logs/ --history triage-history/
       tracetool triage --history triage-history/ --trend
+      tracetool triage /shared/logs --engine dask --scheduler tcp://sched:8786 --shared /shared/tt
     """
     if trend:
         if history is None:
@@ -188,7 +211,13 @@ def triage_command(
             from tracetool.symbols import load
 
             load(vmlinux)  # read the DWARF once, here; the workers use the cached tables
-        logs, reports = triage.run(files, jobs, bar.update, str(vmlinux) if vmlinux else None)
+        kernel = str(vmlinux) if vmlinux else None
+        if engine == "dask":
+            with tempfile.TemporaryDirectory(prefix="tracetool-triage-") as tmp:
+                out = shared or Path(tmp)
+                logs, reports = triage.run_dask(files, scheduler, out, kernel, progress=bar.update)
+        else:
+            logs, reports = triage.run(files, jobs, bar.update, kernel)
     if history is not None:
         import time
 

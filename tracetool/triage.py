@@ -242,6 +242,77 @@ def run(
     return logs, reports
 
 
+def triage_part(files: list[str], out: str, vmlinux: str | None = None) -> str:
+    """Triage ``files`` and write their logs and reports as one Parquet partition pair
+    under ``out`` (shared storage, for a cluster); returns the partition's stem."""
+    import hashlib
+    import os
+
+    results = [triage_log(f, vmlinux) for f in files]
+    stem = hashlib.sha256("\0".join(files).encode()).hexdigest()[:16]
+    where = Path(out)
+    where.mkdir(parents=True, exist_ok=True)
+    logs = pl.DataFrame([r for r, _ in results], schema=LOGS_SCHEMA)
+    reports = pl.DataFrame([x for _, rs in results for x in rs], schema=REPORTS_SCHEMA)
+    for name, frame in (("logs", logs), ("reports", reports)):
+        tmp = where / f".{name}-{stem}.{os.getpid()}.tmp"
+        frame.write_parquet(tmp)
+        tmp.rename(where / f"{name}-{stem}.parquet")
+    return stem
+
+
+def run_dask(
+    inputs: list[str],
+    scheduler: str | None,
+    out: Path,
+    vmlinux: str | None = None,
+    per_task: int = 64,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The same per-log work on a Dask distributed cluster (``scheduler`` is its
+    address; None starts a local one): each task triages ``per_task`` logs and writes
+    a Parquet partition under ``out``, which must be storage every worker and this
+    process see; the partitions are then read back and reduced here."""
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise InputError(
+            "--engine dask needs the optional dependency: pip install 'tracetool[dask]'"
+        ) from None
+    files = logs_in(inputs)
+    chunks = [files[i : i + per_task] for i in range(0, len(files), per_task)]
+    cluster = (
+        None if scheduler else LocalCluster(n_workers=2, threads_per_worker=1)  # type: ignore[no-untyped-call]
+    )
+    try:
+        with Client(scheduler or cluster) as client:  # type: ignore[no-untyped-call]
+            sizes = {}
+            futures = []
+            for chunk in chunks:
+                future = client.submit(triage_part, chunk, str(out), vmlinux, pure=False)
+                sizes[future.key] = len(chunk)
+                futures.append(future)
+            stems = []
+            for done in as_completed(futures):  # type: ignore[no-untyped-call]
+                stems.append(done.result())
+                if progress:
+                    progress(sizes[done.key])
+    finally:
+        if cluster is not None:
+            cluster.close()
+    logs = (
+        pl.concat([pl.read_parquet(out / f"logs-{s}.parquet") for s in stems], how="vertical")
+        if stems
+        else pl.DataFrame(schema=LOGS_SCHEMA)
+    )
+    reports = (
+        pl.concat([pl.read_parquet(out / f"reports-{s}.parquet") for s in stems], how="vertical")
+        if stems
+        else pl.DataFrame(schema=REPORTS_SCHEMA)
+    )
+    return logs.sort("log"), reports.sort("log", "line")
+
+
 def group(logs: pl.DataFrame, reports: pl.DataFrame) -> pl.DataFrame:
     """One row per signature, ordered by how often it was seen (then by signature)."""
     when = reports.join(logs.select("log", "mtime"), on="log", how="left")
