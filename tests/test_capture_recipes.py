@@ -16,10 +16,10 @@ from tracetool.simulate import DmaOptions, RaceOptions, simulate_dma, simulate_r
 RECIPES = SAMPLES / "capture" / "s390"
 # era -> the recipe scripts whose probes a trace of that era may use
 ERA_RECIPES = {
-    "v6.0": ["v6.0.sh"],
-    "v6.1": ["v6.0.sh"],
-    "v6.0+dma_domain_lock": ["v6.0.sh", "v6.0-dma-domain-lock.sh"],
-    "v6.5": ["v6.2.sh"],
+    "v6.0": ["common.sh", "v6.0.sh"],
+    "v6.1": ["common.sh", "v6.0.sh"],
+    "v6.0+dma_domain_lock": ["common.sh", "v6.0.sh", "v6.0-dma-domain-lock.sh"],
+    "v6.5": ["common.sh", "v6.2.sh"],
     "v6.7": ["v6.7.sh"],
 }
 PROBE = re.compile(r"""^\s*probe\s+(['"])([pr]):(\w+)\s+(\w+)(.*)\1\s*$""")

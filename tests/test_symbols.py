@@ -399,6 +399,22 @@ def test_crash_reports_symbolized_end_to_end(
         assert want in lines, (want, lines)
 
 
+def _oops_log(where: Path, pc: int) -> Path:
+    """An s390 Oops (no file:line printed) in f0_3 at ``pc``, as dmesg shows it."""
+    report = [
+        "Unable to handle kernel pointer dereference in virtual kernel address space",
+        "Oops: 0004 ilc:3 [#1] PREEMPT SMP",
+        "CPU: 3 PID: 41 Comm: kmcheck Not tainted 6.0.0-tt #1",
+        f"Krnl PSW : 0704c00180000000 {pc:016x} (f0_3+0x10/0x90)",
+        "Call Trace:",
+        f" [<{pc:016x}>] f0_3+0x10/0x90",
+        "---[ end trace 0000000000000000 ]---",
+    ]
+    log = where / "oops.txt"
+    log.write_text("".join(f"[  531.{i:06d}] {line}\n" for i, line in enumerate(report)))
+    return log
+
+
 def test_oops_gets_its_location_from_the_guilty_frame(
     binaries: dict[str, tuple[Path, str]], tmp_path: Path
 ) -> None:
@@ -409,17 +425,7 @@ def test_oops_gets_its_location_from_the_guilty_frame(
     b = load(binary, use_cache=False)
     funcs = dict(zip(b.tables.functions["name"], b.tables.functions["addr"], strict=True))
     f03 = funcs["f0_3"]
-    report = [
-        "Unable to handle kernel pointer dereference in virtual kernel address space",
-        "Oops: 0004 ilc:3 [#1] PREEMPT SMP",
-        "CPU: 3 PID: 41 Comm: kmcheck Not tainted 6.0.0-tt #1",
-        f"Krnl PSW : 0704c00180000000 {f03 + 0x10:016x} (f0_3+0x10/0x90)",
-        "Call Trace:",
-        f" [<{f03 + 0x10:016x}>] f0_3+0x10/0x90",
-        "---[ end trace 0000000000000000 ]---",
-    ]
-    log = tmp_path / "oops.txt"
-    log.write_text("".join(f"[  531.{i:06d}] {line}\n" for i, line in enumerate(report)))
+    log = _oops_log(tmp_path, f03 + 0x10)
     from tracetool.symbols import symbolize_trace
 
     trace = tracetool.parse(log, use_cache=False)
@@ -441,17 +447,7 @@ def test_triage_locates_an_oops(binaries: dict[str, tuple[Path, str]], tmp_path:
     binary, a2l = binaries["s390x-o2"]
     funcs = load(binary, use_cache=False).tables.functions
     f03 = funcs.filter(name="f0_3")["addr"][0]
-    log = tmp_path / "oops.txt"
-    report = [
-        "Unable to handle kernel pointer dereference in virtual kernel address space",
-        "Oops: 0004 ilc:3 [#1] PREEMPT SMP",
-        "CPU: 3 PID: 41 Comm: kmcheck Not tainted 6.0.0-tt #1",
-        f"Krnl PSW : 0704c00180000000 {f03 + 0x10:016x} (f0_3+0x10/0x90)",
-        "Call Trace:",
-        f" [<{f03 + 0x10:016x}>] f0_3+0x10/0x90",
-        "---[ end trace 0000000000000000 ]---",
-    ]
-    log.write_text("".join(f"[  531.{i:06d}] {line}\n" for i, line in enumerate(report)))
+    log = _oops_log(tmp_path, f03 + 0x10)
     result = CliRunner().invoke(
         main, ["triage", str(log), "--vmlinux", str(binary), "--format", "json"]
     )

@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import click
 import polars as pl
 
 from tracetool.cli import Failure, _emit, errors, main
+from tracetool.dmesg import log_release
 from tracetool.symbols import Modules, load, load_symbol_map
 from tracetool.symbols.frames import addresses, find
-
-RELEASE_RE = re.compile(r"Linux version (\S+)|\bComm: .*\s(\S+) #\d+\b")
-
-
-def log_release(lines: list[str]) -> str | None:
-    """The kernel release a log names ("Linux version 6.0.0 ..." or a report's
-    "CPU: 0 PID: 41 Comm: kmcheck Not tainted 6.0.0-rc3 #1")."""
-    for line in lines:
-        if m := RELEASE_RE.search(line):
-            return m.group(1) or m.group(2)
-    return None
 
 
 def _location(frame: dict[str, object]) -> str:

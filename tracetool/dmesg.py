@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import polars as pl
@@ -409,3 +410,16 @@ def _anchors(df: pl.DataFrame, events: pl.DataFrame, keys: list[str]) -> pl.Data
         anchor_spread=(pl.col("diff").max() - pl.col("diff").min()).cast(pl.Int64),
         anchors=pl.len(),
     )
+
+
+# "Linux version 6.1.0-13-s390x (...)" at boot, or a report's task line:
+# "CPU: 3 PID: 41 Comm: kmcheck Not tainted 6.0.0-rc3 #1" (old kernels: "comm:").
+_RELEASE = re.compile(r"Linux version (\S+)|\b[Cc]omm: .*\s(\S+) #\d+\b")
+
+
+def log_release(lines: Iterable[str]) -> str | None:
+    """The kernel release a log names first, or None."""
+    for line in lines:
+        if m := _RELEASE.search(line):
+            return m.group(1) or m.group(2)
+    return None

@@ -33,6 +33,7 @@ from typing import Any
 
 import polars as pl
 
+from tracetool.dmesg import log_release
 from tracetool.errors import InputError, TraceToolError
 
 REPORTS_SCHEMA = pl.Schema(
@@ -61,7 +62,6 @@ LOGS_SCHEMA = pl.Schema(
         "error": pl.String(),
     }
 )
-_RELEASE = re.compile(r"Linux version (\S+)|\b[Cc]omm: .*\s(\S+) #\d+\b")
 
 
 @dataclass(frozen=True)
@@ -150,12 +150,8 @@ def triage_log(
     except TraceToolError as e:
         row["error"] = str(e)
         return row, []
-    release = None
     with p.open(encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if m := _RELEASE.search(line):
-                release = m.group(1) or m.group(2)
-                break
+        release = log_release(f)
     row["release"] = release
     lost = trace.losses.collect()["lost"].sum()
     row["lost"] = int(lost or 0)

@@ -24,19 +24,20 @@ from tracetool.simulate.engine import Event
 LEAF_NS = 1_200
 
 
-def find_mark(ns: int) -> str:
+# trace_find_mark(): the gap to the next entry (ns) -> the mark after "us".
+_MARKS = (
+    (1_000_000_000, "$"),
+    (100_000_000, "@"),
+    (10_000_000, "*"),
+    (1_000_000, "#"),
+    (100_000, "!"),
+    (10_000, "+"),
+)
+
+
+def find_mark(gap_ns: int) -> str:
     """trace_find_mark(): '$' >1s, '@' >100ms, '*' >10ms, '#' >1ms, '!' >100us, '+' >10us."""
-    for limit, sym in (
-        (1_000_000_000, "$"),
-        (100_000_000, "@"),
-        (10_000_000, "*"),
-        (1_000_000, "#"),
-        (100_000, "!"),
-        (10_000, "+"),
-    ):
-        if ns > limit:
-            return sym
-    return " "
+    return next((m for limit, m in _MARKS if gap_ns > limit), " ")
 
 
 def duration_str(ns: int) -> str:

@@ -98,15 +98,12 @@ class RaceRun:
         self.qemu_done = [False] * opts.devices
         self.waiting_release: list[bool] = [False] * opts.devices
         self.kmcheck_procs: list[Process] = []
-        self.cpus = 4
-        self.last_event = 0
         self.warned = False
         self.open: dict[tuple[int, str], list[dict[str, Any]]] = {}
 
     # --- recording helpers -------------------------------------------------------------
     def ev(self, t: int, cpu: int, task: Task, code: str, *values: Any, flags: str = FLAGS) -> None:
         self.engine.emit(t, cpu, task, flags, code, *values)
-        self.last_event = max(self.last_event, t)
 
     def enter(self, t: int, cpu: int, task: Task, d: Dev, kind: str, func: str, *args: Any) -> None:
         self.ev(t, cpu, task, "call", func, *args)

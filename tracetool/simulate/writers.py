@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from tracetool.simulate.engine import Event
+from tracetool.simulate.graph_out import find_mark
 
 # Kernel text the probes and return sites resolve to: symbol -> (address, size).
 SYMS: dict[str, tuple[int, int]] = {
@@ -441,21 +442,6 @@ class PerfWriter:
         self.part.unlink(missing_ok=True)
 
 
-# trace_find_mark(): the gap to the next entry (ns) -> the mark after "us".
-_MARKS = (
-    (1_000_000_000, "$"),
-    (100_000_000, "@"),
-    (10_000_000, "*"),
-    (1_000_000, "#"),
-    (100_000, "!"),
-    (10_000, "+"),
-)
-
-
-def _mark(gap_ns: int) -> str:
-    return next((m for limit, m in _MARKS if gap_ns > limit), " ")
-
-
 def _printk(ts: int, text: str) -> str:
     """A kernel log line as dmesg prints it: ``[%5lu.%06lu] text``."""
     return "[%5d.%06d] %s\n" % (ts // 1_000_000_000, ts % 1_000_000_000 // 1000, text)
@@ -520,7 +506,7 @@ class DmesgWriter:
             gap = kept[n + 1][0] - ts if n + 1 < len(kept) else 0
             dump.append(
                 "%8.8s-%-7d %3d%s %4dus%s: %s"
-                % (comm, pid, cpu, flags, ts // 1000, _mark(gap), body)
+                % (comm, pid, cpu, flags, ts // 1000, find_mark(gap), body)
             )
         dump.append("-" * 33)
         return [(at + i * 1_000, text) for i, text in enumerate(dump)]

@@ -27,6 +27,25 @@ probe() {
 NAME='name=+0(+0($arg1)):string'
 NAME2='name=+0(+0($arg2)):string'
 
+# The device's lifetime up to v6.6: probe, attach, detach, release, the DMA-API
+# hand-over, IOAT registration and the zPCI event that deconfigures it.
+lifetime_probes() {
+    probe "p:s390_probe s390_iommu_probe_device dev=\$arg1 $NAME"
+    probe 'r:s390_probe_r s390_iommu_probe_device ret=$retval:s32'
+    probe "p:s390_att s390_iommu_attach_device domain=\$arg1 dev=\$arg2 $NAME2"
+    probe 'r:s390_att_r s390_iommu_attach_device ret=$retval:s32'
+    probe "p:s390_det s390_iommu_detach_device domain=\$arg1 dev=\$arg2 $NAME2"
+    probe 'r:s390_det_r s390_iommu_detach_device'
+    probe "p:s390_rel s390_iommu_release_device dev=\$arg1 $NAME"
+    probe 'r:s390_rel_r s390_iommu_release_device'
+    probe 'p:dma_init zpci_dma_init_device zdev=$arg1'
+    probe 'p:dma_exit zpci_dma_exit_device zdev=$arg1'
+    probe 'p:reg_ioat zpci_register_ioat zdev=$arg1'
+    probe 'p:unreg_ioat zpci_unregister_ioat zdev=$arg1'
+    probe 'p:zpci_event zpci_event_availability pec=+2($arg1):x16'
+    probe 'p:zpci_deconf zpci_deconfigure_device zdev=$arg1'
+}
+
 start() {
     echo nop > "$T/current_tracer"
     echo local > "$T/trace_clock"

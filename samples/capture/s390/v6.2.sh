@@ -5,20 +5,7 @@
 #   ./v6.2.sh start | save OUT
 . "$(dirname "$0")/common.sh"
 setup() {
-    probe "p:s390_probe s390_iommu_probe_device dev=\$arg1 $NAME"
-    probe 'r:s390_probe_r s390_iommu_probe_device ret=$retval:s32'
-    probe "p:s390_att s390_iommu_attach_device domain=\$arg1 dev=\$arg2 $NAME2"
-    probe 'r:s390_att_r s390_iommu_attach_device ret=$retval:s32'
-    probe "p:s390_det s390_iommu_detach_device domain=\$arg1 dev=\$arg2 $NAME2"
-    probe 'r:s390_det_r s390_iommu_detach_device'
-    probe "p:s390_rel s390_iommu_release_device dev=\$arg1 $NAME"
-    probe 'r:s390_rel_r s390_iommu_release_device'
-    probe 'p:dma_init zpci_dma_init_device zdev=$arg1'
-    probe 'p:dma_exit zpci_dma_exit_device zdev=$arg1'
-    probe 'p:reg_ioat zpci_register_ioat zdev=$arg1'
-    probe 'p:unreg_ioat zpci_unregister_ioat zdev=$arg1'
-    probe 'p:zpci_event zpci_event_availability pec=+2($arg1):x16'
-    probe 'p:zpci_deconf zpci_deconfigure_device zdev=$arg1'
+    lifetime_probes
     probe 'p:map_pages s390_iommu_map_pages domain=$arg1'
     probe 'r:map_pages_r s390_iommu_map_pages ret=$retval:s32'
     probe 'p:unmap_pages s390_iommu_unmap_pages domain=$arg1'
