@@ -592,7 +592,13 @@ def cache_dir() -> None:
 
 
 # The figures commands (stats, diff) live in their own module; importing it registers them.
-from tracetool import cli_figures, cli_simulate, cli_symbols, cli_triage  # noqa: E402, F401
+from tracetool import (  # noqa: E402, F401
+    cli_figures,
+    cli_simulate,
+    cli_symbols,
+    cli_timeline,
+    cli_triage,
+)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

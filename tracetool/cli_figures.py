@@ -123,11 +123,12 @@ def stats_command(
     }
     if counter_specs:
         from tracetool.counters import parse_spec, reconcile_all
-        from tracetool.stats import _scoped, spans_and_ios
+        from tracetool.stats import scoped as scope_flushes
+        from tracetool.stats import spans_and_ios
 
         specs = [parse_spec(spec) for spec in counter_specs]
         spans, _ = spans_and_ios(trace, era)
-        scoped = _scoped(spans.lazy()).collect()
+        scoped = scope_flushes(spans.lazy()).collect()
         tables["counters"] = reconcile_all(spans, scoped, specs)
     if html_out:
         from tracetool.pages import stats_page

@@ -14,7 +14,7 @@ Everything is a polars aggregation over the timeline's ``spans`` or the ``events
                 function is re-enabled, after recovery): RPCITs, global and failed
                 ones, and when the period's first and last RPCIT were
 ``flush_paths`` per device, calling function (the kretprobe's return site) and scope
-                (global or ranged, see ``_scoped``): count, failures, pages, latency
+                (global or ranged, see ``scoped``): count, failures, pages, latency
 ``io``          per block device: I/Os paired issue -> complete by device and sector,
                 IOPS and MB/s over the time they span, and their latency distribution
 ``buckets``     per printed bpftrace ``hist()``/``lhist()`` map: the count and, since only
@@ -100,7 +100,7 @@ GLOBAL_CALLERS = ("s390_iommu_flush_iotlb_all", "dma_alloc_address")
 PAGE = 4096
 
 
-def _scoped(spans: pl.LazyFrame) -> pl.LazyFrame:
+def scoped(spans: pl.LazyFrame) -> pl.LazyFrame:
     """Flush spans with ``scope``: ``global`` when its caller always flushes everything,
     or when its range covers every address the device's flushes touched while other
     flushes of the device were narrower; ``ranged`` otherwise."""
@@ -125,7 +125,7 @@ def flush_paths(spans: pl.LazyFrame) -> pl.LazyFrame:
     failed = pl.col("ret").is_not_null() & (pl.col("ret") != 0)
     dur = (pl.col("end_ts") - pl.col("start_ts")).filter(pl.col("exact"))
     return (
-        _scoped(spans)
+        scoped(spans)
         .group_by("device", "caller", "scope")
         .agg(
             flushes=pl.len(),
@@ -142,11 +142,11 @@ def fh_periods(spans: pl.LazyFrame) -> pl.LazyFrame:
     """RPCITs per device and function-handle period (see the module doc): a period runs
     from an RPCIT with a new handle to the last one before the handle changes again, so
     a handle that comes back after another one starts a new period."""
-    scoped = _scoped(spans).filter(pl.col("fh").is_not_null()).sort("device", "start_ts")
+    flush = scoped(spans).filter(pl.col("fh").is_not_null()).sort("device", "start_ts")
     changed = (pl.col("fh") != pl.col("fh").shift(1)).fill_null(True)
     failed = pl.col("ret").is_not_null() & (pl.col("ret") != 0)
     return (
-        scoped.with_columns(period=changed.cum_sum().over("device"))
+        flush.with_columns(period=changed.cum_sum().over("device"))
         .group_by("device", "period", "fh")
         .agg(
             flushes=pl.len(),
@@ -210,9 +210,7 @@ def flushes(spans: pl.LazyFrame) -> pl.LazyFrame:
         )
         .filter(pl.col("flushes") > 0)
         .join(
-            _scoped(spans)
-            .group_by("device")
-            .agg(**{"global": (pl.col("scope") == "global").sum()}),
+            scoped(spans).group_by("device").agg(**{"global": (pl.col("scope") == "global").sum()}),
             on="device",
             how="left",
         )
@@ -391,13 +389,13 @@ def grid(spans: pl.DataFrame, ios: pl.DataFrame, width_ns: int | None = None) ->
 def window_counts(spans: pl.DataFrame, ios: pl.DataFrame, g: Grid) -> pl.DataFrame:
     """What happened per window, long: ``w``, ``what`` (ios, bytes, flushes, global,
     unmaps), ``group`` (the block or IOMMU device) and ``n``."""
-    scoped = _scoped(spans.lazy()).collect()
+    flush = scoped(spans.lazy()).collect()
     dev = pl.col("device").fill_null("?")
     parts = [
         ios.select(w=g.window("done_ts"), what=pl.lit("ios"), group="dev", n=pl.lit(1.0)),
         ios.select(w=g.window("done_ts"), what=pl.lit("bytes"), group="dev", n="bytes"),
-        scoped.select(w=g.window("start_ts"), what=pl.lit("flushes"), group=dev),
-        scoped.filter(pl.col("scope") == "global").select(
+        flush.select(w=g.window("start_ts"), what=pl.lit("flushes"), group=dev),
+        flush.filter(pl.col("scope") == "global").select(
             w=g.window("start_ts"), what=pl.lit("global"), group=dev
         ),
         unmaps(spans.lazy())

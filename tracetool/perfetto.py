@@ -1,0 +1,359 @@
+"""``tracetool export --perfetto``: the timeline as Chrome trace-event JSON, which
+ui.perfetto.dev and chrome://tracing open.
+
+Layout (the format's processes and threads are our tracks):
+
+* process "CPUs": a thread per CPU with the running task (``sched_switch``) or, without
+  scheduler events, the calls that ran there; a thread per CPU for interrupt handlers;
+  WARN/Oops instants on the CPU that printed them; loss windows on a "lost events" thread;
+* a process per device: a thread per task with its calls as complete (``X``) events,
+  nested as they ran, and a "locks" thread per task (traced holds and the era's implicit
+  locks); findings are process-wide instants carrying the message and evidence;
+* process "RPCIT": the RPCIT rate (global and ranged) as a counter.
+
+Times are µs (the format's unit) with ns precision. Complete events on one thread must
+nest; an end that a trace bounded (``exact=false``) is clipped into its caller's, and
+the event says so in ``args``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tracetool.check import evaluate
+from tracetool.events import Trace
+from tracetool.kernel import EraChoice
+from tracetool.lanes import depth, flush_rate, irq_segments, sched_segments, span_window, task_label
+from tracetool.rules import rules as load_rules
+from tracetool.rules import select
+from tracetool.timeline import timeline
+
+CPU_PID = 1
+RPCIT_PID = 2
+FIRST_DEVICE_PID = 10
+CPU_TID = 1_000_000  # + cpu; irq threads at + 2 * CPU_TID
+LOSS_TID = 3_000_000
+TASK_TID = 10_000  # + task index, locks at + LOCK_TID
+LOCK_TID = 500_000
+
+
+def _us(col: str) -> pl.Expr:
+    return pl.col(col).cast(pl.Float64) / 1000.0
+
+
+def nest(spans: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
+    """``spans`` with each end clipped into the end of the span enclosing its start on
+    the same track (``by``), level by level, so complete events nest; ``clipped`` says
+    which were."""
+    if spans.is_empty():
+        return spans.with_columns(clipped=pl.lit(False))
+    spans = spans.with_columns(
+        depth=depth(spans, list(by)), clipped=pl.lit(False), _i=pl.int_range(pl.len())
+    )
+    for level in range(1, int(spans["depth"].max() or 0) + 1):  # type: ignore[arg-type]
+        parents = (
+            spans.filter(pl.col("depth") == level - 1)
+            .select(*by, p_start="start_ts", p_end="end_ts")
+            .sort("p_start")
+        )
+        kids = spans.filter(pl.col("depth") == level).sort("start_ts")
+        kids = kids.join_asof(
+            parents,
+            left_on="start_ts",
+            right_on="p_start",
+            by=list(by),
+            strategy="backward",
+            check_sortedness=False,
+        )
+        over = pl.col("p_end").is_not_null() & (pl.col("end_ts") > pl.col("p_end"))
+        kids = kids.with_columns(
+            end_ts=pl.when(over).then(pl.col("p_end")).otherwise(pl.col("end_ts")),
+            clipped=pl.col("clipped") | over,
+        ).drop("p_start", "p_end")
+        spans = pl.concat([spans.filter(pl.col("depth") != level), kids]).sort("_i")
+    return spans.drop("_i")
+
+
+def _meta(
+    kind: str, pid: int, name: str, tid: int | None = None, sort: int | None = None
+) -> list[dict[str, Any]]:
+    """Metadata events naming (and ordering) a process or, with ``tid``, a thread."""
+    where: dict[str, Any] = {"pid": pid} if tid is None else {"pid": pid, "tid": tid}
+    out = [{"ph": "M", "name": kind, "args": {"name": name}, **where}]
+    if sort is not None:
+        key = "thread_sort_index" if tid is not None else "process_sort_index"
+        out.append({"ph": "M", "name": key, "args": {"sort_index": sort}, **where})
+    return out
+
+
+def _complete(df: pl.DataFrame, args: Sequence[str]) -> list[dict[str, Any]]:
+    """X events of ``df`` (pid tid name cat start_ts end_ts and ``args`` columns)."""
+    if df.is_empty():
+        return []
+    out = df.sort(
+        "pid", "tid", "start_ts", pl.col("end_ts"), descending=[False, False, False, True]
+    ).select(
+        ph=pl.lit("X"),
+        name="name",
+        cat="cat",
+        ts=_us("start_ts"),
+        dur=(_us("end_ts") - _us("start_ts")).clip(0),
+        pid="pid",
+        tid="tid",
+        args=pl.struct(*args),
+    )
+    return out.to_dicts()
+
+
+def export(
+    trace: Trace,
+    *,
+    devices: Iterable[str] = (),
+    window: tuple[int | None, int | None] = (None, None),
+    rule_dirs: Sequence[str] = (),
+    era: EraChoice | None = None,
+) -> dict[str, Any]:
+    """The Chrome trace-event document of ``trace`` (see the module doc)."""
+    tl = timeline(trace.events, era, trace.table("crashes"))
+    spans = tl.spans.collect()
+    result = evaluate(select(load_rules(tuple(Path(d) for d in rule_dirs)), ()), tl, trace.losses)
+    lo, hi = span_window(spans, trace, window)
+    spans = spans.filter((pl.col("end_ts") >= lo) & (pl.col("start_ts") <= hi))
+    findings = result.findings.filter(
+        (pl.col("ts") <= hi) & (pl.col("ts") + pl.col("dur").fill_null(0) >= lo)
+    )
+    wanted = list(devices)
+    if wanted:
+        spans = spans.filter(pl.col("device").is_in(wanted) | (pl.col("kind") == "lock"))
+        findings = findings.filter(pl.col("device").is_in(wanted))
+    spans = spans.with_columns(task=task_label())
+    events: list[dict[str, Any]] = []
+    events += _meta("process_name", CPU_PID, "CPUs", sort=0)
+    events += _meta("process_name", RPCIT_PID, "RPCIT", sort=1)
+    # Devices and their tasks.
+    dev = spans.filter(pl.col("device").is_not_null() & ~pl.col("kind").is_in(["lock", "crash"]))
+    order = dev.group_by("device").agg(first=pl.col("start_ts").min()).sort("first", "device")
+    dev_pid = {d: FIRST_DEVICE_PID + i for i, d in enumerate(order["device"].to_list())}
+    tasks = (
+        dev.group_by("device", "task")
+        .agg(first=pl.col("start_ts").min())
+        .sort("first", "device", "task")
+    )
+    task_tid: dict[tuple[str, str], int] = {}
+    for i, (d, t) in enumerate(tasks.select("device", "task").iter_rows()):
+        task_tid[(d, t)] = TASK_TID + i
+    for d, pid in dev_pid.items():
+        events += _meta("process_name", pid, f"device {d}", sort=pid)
+    for (d, t), tid in task_tid.items():
+        events += _meta("thread_name", dev_pid[d], t, tid=tid, sort=tid)
+        events += _meta(
+            "thread_name", dev_pid[d], f"{t} locks", tid=tid + LOCK_TID, sort=tid + LOCK_TID
+        )
+    keyed = pl.DataFrame(
+        {
+            "device": [d for d, _ in task_tid],
+            "task": [t for _, t in task_tid],
+            "pid_": [dev_pid[d] for d, _ in task_tid],
+            "tid": list(task_tid.values()),
+        },
+        schema={"device": pl.String, "task": pl.String, "pid_": pl.Int64, "tid": pl.Int64},
+    )
+    calls = nest(dev.join(keyed, on=["device", "task"]), ["pid_", "tid"])
+    common = ["kind", "device", "task", "exact", "clipped", "evidence"]
+    events += _complete(
+        calls.with_columns(
+            pid="pid_",
+            name="func",
+            cat="kind",
+            cpu="cpu",
+            locks=pl.col("lockset"),
+            device_how="device_how",
+        ),
+        [*common, "cpu", "locks", "device_how"],
+    )
+    # Lock holds of those tasks (traced ones on any of their devices; implicit ones).
+    holds = (
+        spans.filter(pl.col("kind") == "lock")
+        .join(keyed, on="task")
+        .join(
+            dev.select("task", "device", c_start="start_ts", c_end="end_ts"), on=["task", "device"]
+        )
+        .filter((pl.col("c_start") < pl.col("end_ts")) & (pl.col("start_ts") < pl.col("c_end")))
+    )
+    holds = holds.unique(["task", "device", "start_ts", "lock"]).select(
+        "device",
+        "task",
+        "start_ts",
+        "end_ts",
+        "evidence",
+        "pid_",
+        tid=pl.col("tid") + LOCK_TID,
+        name="lock",
+        cat=pl.lit("lock"),
+        implicit=pl.lit(False),
+        exact="exact",
+    )
+    implicit = (
+        calls.filter(pl.col("depth") == 0)
+        .explode("lockset")
+        .drop_nulls("lockset")
+        .filter(~pl.col("lockset").str.starts_with("lock@"))
+        .select(
+            "device",
+            "task",
+            "start_ts",
+            "end_ts",
+            "evidence",
+            "pid_",
+            tid=pl.col("tid") + LOCK_TID,
+            name="lockset",
+            cat=pl.lit("lock"),
+            implicit=pl.lit(True),
+            exact="exact",
+        )
+    )
+    locks = nest(pl.concat([holds, implicit], how="vertical_relaxed"), ["pid_", "tid"])
+    events += _complete(
+        locks.with_columns(pid="pid_"),
+        ["device", "task", "implicit", "exact", "clipped", "evidence"],
+    )
+    # CPUs.
+    sched = sched_segments(trace.events, lo, hi)
+    cpu_work = sched if not sched.is_empty() else _cpu_calls(spans)
+    irqs = irq_segments(trace.events, lo, hi)
+    cpus = sorted(
+        {
+            *(cpu_work["cpu"].to_list() if not cpu_work.is_empty() else []),
+            *trace.table("crashes").select(pl.col("cpu").drop_nulls()).collect()["cpu"].to_list(),
+        }
+    )
+    for cpu in cpus:
+        events += _meta("thread_name", CPU_PID, f"CPU {cpu}", tid=CPU_TID + cpu, sort=2 * cpu)
+    if not irqs.is_empty():
+        for cpu in sorted(set(irqs["cpu"].to_list())):
+            events += _meta(
+                "thread_name", CPU_PID, f"CPU {cpu} irq", tid=2 * CPU_TID + cpu, sort=2 * cpu + 1
+            )
+    if not cpu_work.is_empty():
+        work = nest(
+            cpu_work.with_columns(pid=pl.lit(CPU_PID), tid=CPU_TID + pl.col("cpu")), ["pid", "tid"]
+        )
+        events += _complete(
+            work.with_columns(name="label", cat="kind"), ["cpu", "exact", "clipped"]
+        )
+    if not irqs.is_empty():
+        work = nest(
+            irqs.with_columns(pid=pl.lit(CPU_PID), tid=2 * CPU_TID + pl.col("cpu")), ["pid", "tid"]
+        )
+        events += _complete(
+            work.with_columns(name="label", cat="kind"), ["cpu", "exact", "clipped"]
+        )
+    events += _crashes(trace, lo, hi)
+    events += _losses(trace, lo, hi)
+    events += _findings(findings, dev_pid)
+    events += _rate(spans, lo, hi)
+    return {
+        "traceEvents": events,
+        "displayTimeUnit": "ns",
+        "otherData": {
+            "generator": "tracetool",
+            "inputs": [i.file for i in trace.inputs],
+            "eras": {f: e.label() for f, e in tl.eras.items()},
+            "window_ns": [lo, hi],
+        },
+    }
+
+
+def _cpu_calls(spans: pl.DataFrame) -> pl.DataFrame:
+    calls = spans.filter(pl.col("cpu").is_not_null() & ~pl.col("kind").is_in(["lock", "crash"]))
+    return calls.select("cpu", "kind", "start_ts", "end_ts", "exact", label="func")
+
+
+def _crashes(trace: Trace, lo: int, hi: int) -> list[dict[str, Any]]:
+    reports = (
+        trace.table("crashes")
+        .filter(pl.col("ts").is_not_null() & (pl.col("ts") >= lo) & (pl.col("ts") <= hi))
+        .collect()
+    )
+    return reports.select(
+        ph=pl.lit("i"),
+        s=pl.lit("t"),
+        name="title",
+        cat=pl.lit("crash"),
+        ts=_us("ts"),
+        pid=pl.lit(CPU_PID),
+        tid=CPU_TID + pl.col("cpu").fill_null(0),
+        args=pl.struct(
+            "kind",
+            "signature",
+            "comm",
+            "pid",
+            "release",
+            "location",
+            "guilty",
+            where=pl.format("{}:{}", "file", "line"),
+        ),
+    ).to_dicts()
+
+
+def _losses(trace: Trace, lo: int, hi: int) -> list[dict[str, Any]]:
+    losses = trace.losses.collect()
+    if losses.is_empty():
+        return []
+    out = _meta("thread_name", CPU_PID, "lost events", tid=LOSS_TID, sort=10_000)
+    rows = losses.select(
+        ph=pl.lit("X"),
+        name=pl.format("lost events (CPU {})", pl.col("cpu").cast(pl.String).fill_null("?")),
+        cat=pl.lit("loss"),
+        ts=pl.col("start_ts").fill_null(lo).clip(lo, hi).cast(pl.Float64) / 1000.0,
+        dur=(
+            pl.col("end_ts").fill_null(hi).clip(lo, hi)
+            - pl.col("start_ts").fill_null(lo).clip(lo, hi)
+        )
+        .clip(0)
+        .cast(pl.Float64)
+        / 1000.0,
+        pid=pl.lit(CPU_PID),
+        tid=pl.lit(LOSS_TID),
+        args=pl.struct("cpu", "lost", "marker", where=pl.format("{}:{}", "file", "line")),
+    ).sort("ts")
+    # Complete events on one thread must nest: overlapping windows are chained instead.
+    rows = rows.with_columns(
+        dur=pl.min_horizontal(
+            "dur", (pl.col("ts").shift(-1) - pl.col("ts")).fill_null(pl.col("dur"))
+        )
+    )
+    return out + rows.to_dicts()
+
+
+def _findings(findings: pl.DataFrame, dev_pid: dict[str, int]) -> list[dict[str, Any]]:
+    known = findings.filter(pl.col("device").is_in(list(dev_pid)))
+    return known.select(
+        ph=pl.lit("i"),
+        s=pl.lit("p"),
+        name=pl.format("{}: {}", "rule", "severity"),
+        cat=pl.lit("finding"),
+        ts=_us("ts"),
+        pid=pl.col("device").replace_strict(dev_pid, return_dtype=pl.Int64),
+        tid=pl.col("device").replace_strict(dev_pid, return_dtype=pl.Int64),
+        args=pl.struct("rule", "severity", "status", "message", "evidence", dur_ns="dur"),
+    ).to_dicts()
+
+
+def _rate(spans: pl.DataFrame, lo: int, hi: int) -> list[dict[str, Any]]:
+    rate = flush_rate(spans, lo, hi)
+    if rate.is_empty() or not rate["count"].sum():
+        return []
+    wide = rate.pivot(on="scope", index="start_ts", values="per_s").fill_null(0.0).sort("start_ts")
+    scopes = [c for c in ("global", "ranged") if c in wide.columns]
+    return wide.select(
+        ph=pl.lit("C"),
+        name=pl.lit("RPCITs per second"),
+        ts=_us("start_ts"),
+        pid=pl.lit(RPCIT_PID),
+        args=pl.struct(*scopes),
+    ).to_dicts()
