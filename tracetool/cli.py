@@ -181,6 +181,12 @@ def main() -> None:
 @click.option("--diagnostics", "show_diagnostics", is_flag=True, help="Print every diagnostic.")
 @click.option("--strict", is_flag=True, help="Exit 2 if any line was not understood.")
 @click.option("--limit", default=20, show_default=True, help="Rows to show without -o.")
+@click.option(
+    "--via",
+    type=click.Choice(["native", "trace-cmd"]),
+    default="native",
+    help="How to read trace.dat inputs: the native reader, or `trace-cmd report -t` text.",
+)
 @spec_option
 @offset_option
 @cache_option
@@ -194,6 +200,7 @@ def parse(
     show_diagnostics: bool,
     strict: bool,
     limit: int,
+    via: str,
     spec: Path | None,
     offsets: dict[str, float],
     no_cache: bool,
@@ -209,7 +216,12 @@ def parse(
       tracetool parse samples/trace-cmd/ -o events.parquet
     """
     trace = _parse_with_progress(
-        list(inputs), _format_for(fmt, spec), kv=kv, use_cache=not no_cache, offsets=offsets
+        list(inputs),
+        _format_for(fmt, spec),
+        kv=kv,
+        use_cache=not no_cache,
+        offsets=offsets,
+        via=via,
     )
     events = trace.events
     if render.clock_lines(trace, bool(offsets)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections import deque
@@ -13,7 +14,7 @@ from typing import IO, Literal
 
 import polars as pl
 
-from tracetool import cache, clocks
+from tracetool import cache, clocks, tracedat
 from tracetool.catalogue import FormatSpec, args_struct
 from tracetool.engines import ENGINES
 from tracetool.events import (
@@ -403,8 +404,10 @@ def parse(
     use_cache: bool = True,
     progress: Callable[[int], None] | None = None,
     offsets: Mapping[str, float] | None = None,
+    via: str | None = None,
 ) -> Trace:
-    """Parse files, directories (recursively), ``-`` (stdin), ``.gz`` and ``.zst`` inputs.
+    """Parse files, directories (recursively), ``-`` (stdin), ``.gz`` and ``.zst`` inputs,
+    and trace-cmd's binary trace.dat files (``tracetool.tracedat``).
 
     Several inputs are put on one clock (``tracetool.clocks``): ``offsets`` maps an
     input (path or file name) to seconds to add to its times; otherwise offsets come
@@ -415,20 +418,35 @@ def parse(
     :param kv: extract ``key=value`` pairs of undeclared events into ``args.kv``.
     :param use_cache: read and write the Parquet cache (never used for stdin).
     :param progress: called with the number of bytes of text parsed, chunk by chunk.
+    :param via: ``"trace-cmd"`` reads trace.dat inputs through ``trace-cmd report -t``
+        text instead of the native reader.
     :return: a ``Trace`` whose frames are lazy; ``Trace.inputs`` says what each input was.
     """
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
     parsed: list[Parsed] = []
     for source in expand(list(inputs)):
-        key = cache.key(source, _format_key(format), kv) if use_cache else None
+        binary = tracedat.sniff(source)
+        fkey = _format_key(format) if not binary else f"trace.dat:{via or 'native'}"
+        key = cache.key(source, fkey, kv) if use_cache else None
         hit = cache.load(key) if key else None
         if hit is None:
             sink = cache.begin() if key else cache.scratch()
-            with source.open() as stream:
-                events, diagnostics, losses, records, info = _parse_stream(
-                    source, stream, format, kv, sink, progress
+            if binary:
+                events, diagnostics, losses, records, info = tracedat.parse_source(
+                    source,
+                    sink,
+                    via,
+                    functools.partial(
+                        _parse_stream, source, format="trace-cmd", kv=kv, sink=sink,
+                        progress=progress,
+                    ),
                 )
+            else:
+                with source.open() as stream:
+                    events, diagnostics, losses, records, info = _parse_stream(
+                        source, stream, format, kv, sink, progress
+                    )
             if key and cache.commit(sink, key, diagnostics, losses, records, info):
                 hit = cache.load(key)
                 if hit is not None:
