@@ -110,7 +110,14 @@ def irq_segments(events: pl.LazyFrame, lo: int, hi: int) -> pl.DataFrame:
         ends = ev.filter(pl.col("event") == exit_).select("cpu", x_ts="ts").sort("x_ts").collect()
         if starts.is_empty():
             continue
-        paired = starts.join_asof(ends, left_on="ts", right_on="x_ts", by="cpu", strategy="forward")
+        paired = starts.join_asof(
+            ends,
+            left_on="ts",
+            right_on="x_ts",
+            by="cpu",
+            strategy="forward",
+            check_sortedness=False,
+        )
         parts.append(
             paired.select(
                 "cpu",

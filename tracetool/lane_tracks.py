@@ -16,16 +16,23 @@ LATENCY_BINS = 240
 
 def depth(calls: pl.DataFrame, by: Sequence[str]) -> pl.Series:
     """Nesting depth of each call among the calls of its group (0: outermost): the calls
-    open at its start, ends before starts at a tie."""
+    open at its start. At a tie, calls that end there close first, then calls start
+    longest first (a caller before its callee), then instants close."""
+    dur = pl.col("end_ts") - pl.col("start_ts")
     ends = calls.select(
-        *by, t=pl.col("end_ts"), d=pl.lit(-1), o=pl.lit(0), i=pl.lit(None, pl.UInt32)
+        *by,
+        t=pl.col("end_ts"),
+        d=pl.lit(-1),
+        o=pl.when(dur == 0).then(pl.lit(2)).otherwise(pl.lit(0)),
+        long=pl.lit(0, pl.Int64),
+        i=pl.lit(None, pl.UInt32),
     )
     starts = calls.with_row_index("i").select(
-        *by, t=pl.col("start_ts"), d=pl.lit(1), o=pl.lit(1), i="i"
+        *by, t=pl.col("start_ts"), d=pl.lit(1), o=pl.lit(1), long=-dur, i="i"
     )
     walked = (
         pl.concat([ends, starts])
-        .sort([*by, "t", "o"])
+        .sort([*by, "t", "o", "long"])
         .with_columns(open=pl.col("d").cum_sum().over(by))
         .filter(pl.col("i").is_not_null())
         .sort("i")

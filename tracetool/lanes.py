@@ -407,7 +407,7 @@ def _findings(
         details[key] = "\n".join(
             [
                 f"{f['rule']} ({f['severity']}, {f['status']}) on {f['device']}",
-                f["message"],
+                (f["message"] or ""),
                 "",
                 "evidence:",
                 *ev,
@@ -420,7 +420,7 @@ def _findings(
             [
                 f"<b>{html_text(f['rule'])}</b> "
                 f"({html_text(f['severity'])}, {html_text(f['status'])})",
-                *wrap(html_text(f["message"])),
+                *wrap(html_text((f["message"] or ""))),
                 *shown,
             ]
         )

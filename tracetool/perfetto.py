@@ -27,7 +27,14 @@ import polars as pl
 from tracetool.check import evaluate
 from tracetool.events import Trace
 from tracetool.kernel import EraChoice
-from tracetool.lanes import depth, flush_rate, irq_segments, sched_segments, span_window, task_label
+from tracetool.lanes import (
+    depth,
+    flush_rate,
+    irq_segments,
+    sched_segments,
+    span_window,
+    task_label,
+)
 from tracetool.rules import rules as load_rules
 from tracetool.rules import select
 from tracetool.timeline import timeline
@@ -46,36 +53,39 @@ def _us(col: str) -> pl.Expr:
 
 
 def nest(spans: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
-    """``spans`` with each end clipped into the end of the span enclosing its start on
-    the same track (``by``), level by level, so complete events nest; ``clipped`` says
-    which were."""
+    """``spans`` with each end clipped into the end of the innermost span still open at
+    its start on the same track (``by``), so complete events nest; ``clipped`` says which
+    were. Proper nesting is what one task's calls have; a bounded end, or two inputs
+    recording the same calls, can break it.
+
+    A stack sweep over the spans (not the events) of each track, in start order: the one
+    step here with no vectorised form, linear and over plain integers."""
     if spans.is_empty():
         return spans.with_columns(clipped=pl.lit(False))
-    spans = spans.with_columns(
-        depth=depth(spans, list(by)), clipped=pl.lit(False), _i=pl.int_range(pl.len())
+    ordered = spans.with_row_index("_i").sort(
+        [*by, "start_ts", "end_ts"], descending=[*(False,) * len(by), False, True]
     )
-    for level in range(1, int(spans["depth"].max() or 0) + 1):  # type: ignore[arg-type]
-        parents = (
-            spans.filter(pl.col("depth") == level - 1)
-            .select(*by, p_start="start_ts", p_end="end_ts")
-            .sort("p_start")
+    track = ordered.select(pl.struct(*by).rank("dense").alias("t"))["t"].to_list()
+    starts = ordered["start_ts"].to_list()
+    ends = ordered["end_ts"].to_list()
+    clipped = [False] * len(ends)
+    stack: list[int] = []
+    current = None
+    for k, (t, a) in enumerate(zip(track, starts, strict=True)):
+        if t != current:
+            stack, current = [], t
+        while stack and stack[-1] <= a:
+            stack.pop()
+        if stack and ends[k] > stack[-1]:
+            ends[k], clipped[k] = stack[-1], True
+        stack.append(ends[k])
+    return (
+        ordered.with_columns(
+            end_ts=pl.Series(ends, dtype=pl.Int64), clipped=pl.Series(clipped, dtype=pl.Boolean)
         )
-        kids = spans.filter(pl.col("depth") == level).sort("start_ts")
-        kids = kids.join_asof(
-            parents,
-            left_on="start_ts",
-            right_on="p_start",
-            by=list(by),
-            strategy="backward",
-            check_sortedness=False,
-        )
-        over = pl.col("p_end").is_not_null() & (pl.col("end_ts") > pl.col("p_end"))
-        kids = kids.with_columns(
-            end_ts=pl.when(over).then(pl.col("p_end")).otherwise(pl.col("end_ts")),
-            clipped=pl.col("clipped") | over,
-        ).drop("p_start", "p_end")
-        spans = pl.concat([spans.filter(pl.col("depth") != level), kids]).sort("_i")
-    return spans.drop("_i")
+        .sort("_i")
+        .drop("_i")
+    )
 
 
 def _meta(
@@ -163,6 +173,7 @@ def export(
         schema={"device": pl.String, "task": pl.String, "pid_": pl.Int64, "tid": pl.Int64},
     )
     calls = nest(dev.join(keyed, on=["device", "task"]), ["pid_", "tid"])
+    calls = calls.with_columns(depth=depth(calls, ["pid_", "tid"]))
     common = ["kind", "device", "task", "exact", "clipped", "evidence"]
     events += _complete(
         calls.with_columns(

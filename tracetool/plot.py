@@ -110,9 +110,9 @@ def figure(lanes: Lanes, title: str = "tracetool timeline") -> go.Figure:
     _density(fig, lanes)
     _findings(fig, lanes)
     _crashes(fig, lanes)
-    _losses(fig, lanes)
     _rate(fig, lanes)
     _latency(fig, lanes)
+    _losses(fig, lanes)  # last: plotly shades only the subplots that have traces
     labels = lanes.rows.sort("row")
     fig.update_yaxes(
         row=1,
@@ -288,7 +288,8 @@ def _crashes(fig: go.Figure, lanes: Lanes) -> None:
     fig.add_trace(
         go.Scattergl(
             x=_s(c["ts"]),
-            y=c["row"].to_list(),
+            # Just above the CPU's run row, so a span's vertex there does not take the hover.
+            y=(c["row"].cast(pl.Float64) - 0.35).to_list(),
             mode="markers",
             marker={
                 "symbol": "x",
