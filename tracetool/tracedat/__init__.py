@@ -64,10 +64,10 @@ def parse_source(
         proc = report_text(source.path, source.name)
         assert proc.stdout is not None
         assert proc.stderr is not None
-        with proc.stdout as stream:
+        with proc, proc.stdout as stream, proc.stderr as errors:
             parts = parse_text(stream)
-        if proc.wait() != 0:
-            err = proc.stderr.read().decode("utf-8", "replace").strip()
+            err = errors.read().decode("utf-8", "replace").strip()
+        if proc.returncode != 0:
             raise InputError(f"{source.name}: trace-cmd report failed: {err}")
         parts[4].meta["via"] = "trace-cmd"
         return parts

@@ -23,10 +23,13 @@ def read_int(buf: U8, at: I64, size: int, signed: bool, big: bool) -> I64:
     if size not in (1, 2, 4, 8):
         size = min((s for s in (1, 2, 4, 8) if s >= size), default=8)
     idx = at[:, None] + np.arange(size)
-    raw = np.ascontiguousarray(buf[np.clip(idx, 0, max(len(buf) - 1, 0))])
+    if len(at) and (int(at.min()) < 0 or int(at.max()) + size > len(buf)):
+        idx = np.clip(idx, 0, max(len(buf) - 1, 0))
+    raw = buf[idx]
     kind = ("i" if signed else "u") + str(size)
     vals = raw.view((">" if big else "<") + kind).reshape(-1)
-    return vals.astype(np.int64) if signed or size < 8 else vals.view(np.int64).copy()
+    out: I64 = vals.astype(np.int64) if signed or size < 8 else vals.view(np.int64).copy()
+    return out
 
 
 def _strings(rows: U8) -> pl.Series:

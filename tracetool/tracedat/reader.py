@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from tracetool.catalogue import args_struct, get_format
+from tracetool.catalogue import FormatSpec, args_fields, args_struct, get_format
 from tracetool.events import DIAGNOSTICS_SCHEMA, LOSSES_SCHEMA, InputInfo, events_schema
 from tracetool.ftrace import Dialect, extract_args
 from tracetool.tracedat import container
 from tracetool.tracedat.columns import Symbols, read_bytes, read_int, read_string
 from tracetool.tracedat.container import TraceDat
+from tracetool.tracedat.direct import direct_for
 from tracetool.tracedat.errors import TraceDatError
 from tracetool.tracedat.formats import EventFormat, parse_format, parse_header_page
 from tracetool.tracedat.pages import Records, walk
@@ -31,6 +32,7 @@ from tracetool.tracedat.printfmt import FmtError
 from tracetool.tracedat.render import Env, Renderer, plugin_for, raw_fields
 
 SOURCE = "trace-cmd"
+CHUNK_ROWS = 1 << 19
 WORKERS = 2
 ARGS_MISMATCH = (
     "payload does not match the format declared for this event in parsers/trace-cmd.toml"
@@ -173,59 +175,71 @@ def read_bytes_(data: bytes | mmap.mmap | memoryview, name: str) -> Result:
     cmdlines = _cmdlines(td.cmdlines)
     symbols = Symbols(td.kallsyms)
     spec = get_format("trace-cmd")
-    bodies = pl.Series("body", [None] * n, dtype=pl.String)
     body_parts: list[tuple[np.ndarray, pl.Series]] = []
-    event_names = pl.Series("event", [None] * n, dtype=pl.String)
     name_parts: list[tuple[np.ndarray, str]] = []
-    for type_id in np.unique(types).tolist():
+    direct_parts: list[tuple[np.ndarray, dict[str, pl.Series]]] = []
+
+    def render_type(type_id: int) -> tuple[np.ndarray, str, pl.Series, object, str]:
         rows = np.flatnonzero(types == type_id)
-        fmt = formats.get(int(type_id))
+        fmt = formats.get(type_id)
         if fmt is None:
-            first = int(rows[0])
+            empty = pl.repeat("", len(rows), dtype=pl.String, eager=True)
+            return rows, f"UNKNOWN_TYPE_{type_id}", empty, None, "unknown"
+        env = _env(fmt, big, at[rows], end[rows], symbols, td)
+        text, trouble = _render(fmt, env, td)
+        given = None
+        if not trouble:
+            direct = direct_for(fmt.system, fmt.name, set(fmt.by_name), fmt.print_fmt)
+            given = direct(env) if direct is not None else None
+        return rows, fmt.name, text, given, trouble
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        rendered = list(pool.map(render_type, [int(t) for t in np.unique(types).tolist()]))
+    for rows, ev_name, text, given, trouble in rendered:
+        if trouble == "unknown":
             problems.append(
                 (
                     "unknown",
-                    f"{len(rows)} records (the first at position {first + 1}) have event id "
-                    f"{type_id}, which no format in the file declares",
+                    f"{len(rows)} records (the first at position {int(rows[0]) + 1}) have "
+                    f"event {ev_name}: no format in the file declares its id",
                 )
             )
-            name_parts.append((rows, f"UNKNOWN_TYPE_{type_id}"))
-            body_parts.append((rows, pl.Series([""] * len(rows), dtype=pl.String)))
-            continue
-        env = _env(fmt, big, at[rows], end[rows], symbols, td)
-        text, trouble = _render(fmt, env, td)
-        if trouble:
-            problems.append(
-                ("print", f"{fmt.system}:{fmt.name}: {trouble}; its body shows the raw fields")
-            )
-        name_parts.append((rows, fmt.name))
+        elif trouble:
+            problems.append(("print", f"{ev_name}: {trouble}; its body shows the raw fields"))
+        if isinstance(given, dict):
+            direct_parts.append((rows, given))
+        name_parts.append((rows, ev_name))
         body_parts.append((rows, text))
+    inv = np.empty(n, np.int64)
     if n:
-        all_rows = np.concatenate([r for r, _ in body_parts])
-        bodies = pl.concat([b for _, b in body_parts])
-        inv = np.empty(n, np.int64)
-        inv[all_rows] = np.arange(n)
-        bodies = bodies.gather(pl.Series(inv))
-        event_names = pl.Series(
-            "event", np.repeat([nm for _, nm in name_parts], [len(r) for r, _ in name_parts])
-        ).gather(pl.Series(inv))
-    comm = _comms(pids, cmdlines)
+        inv[np.concatenate([r for r, _ in body_parts])] = np.arange(n)
+    gather = pl.Series(inv)
+    bodies = (
+        pl.concat([b for _, b in body_parts]).gather(gather)
+        if body_parts
+        else pl.Series([], dtype=pl.String)
+    )
+    codes = np.repeat(np.arange(len(name_parts)), [len(r) for r, _ in name_parts])
+    event_names = pl.Series([nm for _, nm in name_parts], dtype=pl.String).gather(
+        pl.Series(codes[inv] if n else codes)
+    )
     frame = pl.DataFrame(
         {
             "ts": pl.Series(ts, dtype=pl.Int64),
             "cpu": pl.Series(cpus, dtype=pl.Int32),
             "pid": pl.Series(pids, dtype=pl.Int32),
-            "tgid": pl.Series([None] * n, dtype=pl.Int32),
-            "comm": comm,
-            "event": event_names.alias("event"),
-            "source": pl.Series([SOURCE] * n, dtype=pl.String),
-            "file": pl.Series([name] * n, dtype=pl.String),
+            "comm": _comms(pids, cmdlines),
+            "event": event_names,
             "line": pl.Series(np.arange(1, n + 1), dtype=pl.UInt32),
-            "flags": pl.Series([None] * n, dtype=pl.String),
-            "body": bodies.alias("body"),
+            "body": bodies,
         }
+    ).with_columns(
+        tgid=pl.lit(None, pl.Int32),
+        source=pl.lit(SOURCE),
+        file=pl.lit(name),
+        flags=pl.lit(None, pl.String),
     )
-    ev = extract_args(frame, spec, Dialect(trace_cmd=True))
+    ev = _args(frame, direct_parts, n, spec)
     schema = events_schema(args_struct())
     arg_diags = ev.filter(~pl.col("args_ok")).select(
         file="file", line="line", kind=pl.lit("args"), reason=pl.lit(ARGS_MISMATCH), text="body"
@@ -244,8 +258,8 @@ def read_bytes_(data: bytes | mmap.mmap | memoryview, name: str) -> Result:
         [
             pl.DataFrame(
                 {
-                    "file": [name] * len(problems),
-                    "line": [0] * len(problems),
+                    "file": [name for _ in problems],
+                    "line": [0 for _ in problems],
                     "kind": [k for k, _ in problems],
                     "reason": [r for _, r in problems],
                     "text": [""] * len(problems),
@@ -302,6 +316,60 @@ def _losses(
             }
         )
     return pl.DataFrame(rows, schema=LOSSES_SCHEMA).sort("line")
+
+
+def _args(
+    frame: pl.DataFrame,
+    direct_parts: list[tuple[np.ndarray, dict[str, pl.Series]]],
+    n: int,
+    spec: FormatSpec,
+) -> pl.DataFrame:
+    """``args`` and ``args_ok``: read from the fields for the events ``direct.py`` knows,
+    extracted from the rendered text (as for text input) for every other event. Done a
+    chunk of rows at a time: ``args`` is a wide struct, so memory stays bounded."""
+    mask = np.zeros(n, bool)
+    for rows, _ in direct_parts:
+        mask[rows] = True
+    fields = args_fields()
+    out = []
+    for lo in range(0, max(n, 1), CHUNK_ROWS):
+        hi = min(n, lo + CHUNK_ROWS)
+        chunk = frame.slice(lo, hi - lo)
+        local = mask[lo:hi]
+        rest_idx = np.flatnonzero(~local)
+        rest = chunk.filter(pl.Series(~local)) if len(rest_idx) < hi - lo else chunk
+        ev = extract_args(rest, spec, Dialect(trace_cmd=True)) if rest.height else None
+        if len(rest_idx) == hi - lo and ev is not None:
+            out.append(ev)
+            continue
+        pieces: dict[str, list[tuple[np.ndarray, pl.Series]]] = {}
+        if ev is not None:
+            args = ev.get_column("args")
+            for f in fields:
+                col = args.struct.field(f)
+                if col.null_count() < len(col):
+                    pieces.setdefault(f, []).append((rest_idx, col))
+        for rows, given in direct_parts:
+            sel = rows[(rows >= lo) & (rows < hi)]
+            if len(sel) == 0:
+                continue
+            where = np.searchsorted(rows, sel)
+            for f, values in given.items():
+                pieces.setdefault(f, []).append((sel - lo, values.gather(pl.Series(where))))
+        columns = []
+        for f, dtype in fields.items():
+            if f not in pieces:
+                columns.append(pl.lit(None, dtype).alias(f))
+                continue
+            full = pl.Series(f, [None], dtype=dtype).extend_constant(None, hi - lo - 1)
+            for idx, values in pieces[f]:
+                full = full.scatter(idx, values.cast(dtype))
+            columns.append(pl.lit(full).alias(f))
+        ok = np.ones(hi - lo, bool)
+        if ev is not None:
+            ok[rest_idx] = ev.get_column("args_ok").to_numpy()
+        out.append(chunk.with_columns(args=pl.struct(columns), args_ok=pl.Series(ok)))
+    return pl.concat(out) if out else extract_args(frame, spec, Dialect(trace_cmd=True))
 
 
 def _comms(pids: np.ndarray, cmdlines: dict[int, str]) -> pl.Series:

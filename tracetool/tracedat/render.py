@@ -163,14 +163,10 @@ class Renderer:
                 raise FmtError(f"{self.fmt.name}: more conversions than arguments")
             value = self.eval(args.pop(0), env)
             pieces.append(self.convert(part, width, prec, value, env))
-        cols = [
-            p if isinstance(p, pl.Series) else pl.Series([p] * env.n, dtype=pl.String)
-            for p in pieces
-        ]
-        if not cols:
-            return pl.Series([""] * env.n, dtype=pl.String)
-        frame = pl.DataFrame({f"c{i}": c for i, c in enumerate(cols)})
-        return frame.select(pl.concat_str(pl.all(), ignore_nulls=True)).to_series()
+        if not pieces:
+            return pl.repeat("", env.n, dtype=pl.String, eager=True)
+        exprs = [pl.lit(p, dtype=pl.String) if isinstance(p, str) else pl.lit(p) for p in pieces]
+        return pl.select(pl.concat_str(exprs, ignore_nulls=True)).to_series()
 
     # -- conversions ---------------------------------------------------------------
 
