@@ -156,8 +156,8 @@ def choose_format(name: str, first_chunk: bytes, format: str | FormatSpec | None
         raise InputError(f"{name}: is empty; there is nothing to parse")
     if first_chunk.startswith(TRACE_DAT_MAGIC):
         raise InputError(
-            f"{name}: is a trace-cmd trace.dat (binary) file, which this version does not "
-            "read; run `trace-cmd report -t` on it and parse that text"
+            f"{name}: is a trace-cmd trace.dat (binary) file, which is read from a file "
+            "path, not from a stream; save it to a file and give its path"
         )
     if b"\0" in first_chunk[:4096]:
         raise InputError(f"{name}: looks binary (NUL bytes), not a text trace or log")
