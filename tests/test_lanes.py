@@ -193,3 +193,20 @@ def test_depth_counts_the_enclosing_calls(spans: list[tuple[int, int]]) -> None:
     got = lanes.depth(df, ["g"]).to_list() if spans else []
     want = [sum(1 for c, d in spans if c <= a and b <= d and (c, d) != (a, b)) for a, b in spans]
     assert got == want
+
+
+def test_plot_timeline_returns_a_figure_and_plotly_loads_only_then() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tracetool\n"
+        "assert 'plotly' not in sys.modules, 'tracetool imported plotly'\n"
+        f"fig = tracetool.plot_timeline(tracetool.parse({str(RACE)!r}))\n"
+        "import plotly.graph_objects as go\n"
+        "assert isinstance(fig, go.Figure)\n"
+        "names = {t.name for t in fig.data}\n"
+        "assert {'release', 'attach', 'lock implicit'} <= names, names\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -24,6 +24,18 @@ from tracetool.parse import parse, parse_text
 from tracetool.stats import Stats, stats
 from tracetool.timeline import device_summary, timeline
 
+
+
+def plot_timeline(trace: Trace, **options: object) -> object:
+    """The timeline of ``trace`` as a ``plotly.graph_objects.Figure``, for notebooks:
+    device and CPU lanes, findings, crashes, loss windows, RPCIT rate and latency.
+    Options: ``devices``, ``window`` (ns pair), ``rule_dirs``, ``era``. plotly is
+    imported only when this is called."""
+    from tracetool.plot import plot_timeline as plot
+
+    return plot(trace, **options)  # type: ignore[arg-type]
+
+
 __all__ = [
     "Comparison",
     "InputError",
@@ -43,6 +55,7 @@ __all__ = [
     "parse",
     "parse_text",
     "pl",
+    "plot_timeline",
     "stats",
     "timeline",
 ]

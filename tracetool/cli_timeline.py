@@ -100,7 +100,7 @@ def _common(func: Any) -> Any:
 @click.option(
     "--max-detail",
     type=click.IntRange(min=1),
-    default=40_000,
+    default=25_000,
     show_default=True,
     help="Spans and marks drawn one by one; beyond it the busiest lanes are drawn as "
     "counts per time bin (the header says which).",

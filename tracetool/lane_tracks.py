@@ -145,11 +145,17 @@ def aggregate(
         )
         .sort("row", "kind", "start_ts")
     )
-    labels = dict(zip(rows["row"].to_list(), rows["label"].to_list(), strict=True))
+    groups = rows.select("row", "group")
+    per = (
+        binned.join(groups, on="row", how="left")
+        .group_by("kind", "seg", "group")
+        .agg(n=pl.col("n").sum(), rows=pl.len())
+        .sort("n", descending=True)
+    )
     notes = [
-        f"{labels.get(r, r)}: {n:,} {k} {'spans' if s else 'marks'} drawn as counts per "
+        f"{n:,} {k} {'spans' if s else 'marks'} on {r} {g or ''} row(s) drawn as counts per "
         f"{width / 1e3:,.1f} µs bin"
-        for r, k, n, s in binned.select("row", "kind", "n", "seg").iter_rows()
+        for k, s, g, n, r in per.select("kind", "seg", "group", "n", "rows").iter_rows()
     ]
     return seg_out, mark_out, dens, notes
 

@@ -71,7 +71,7 @@ __all__ = [
     "task_label",
 ]
 
-MAX_DETAIL = 40_000  # spans + marks drawn one by one; the rest as density
+MAX_DETAIL = 25_000  # spans + marks drawn one by one (each with its hover text); the rest binned
 MAX_TASK_ROWS = 8  # per device; further tasks share an "other tasks" row
 DMA_KINDS = ("flush", "iommu_map", "iommu_unmap", "dma_map", "dma_unmap")
 MAP_KINDS = ("iommu_map", "dma_map")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
@@ -39,7 +40,7 @@ KIND_COLOURS = {
     "domain_detached": "#80cdc1",
     "call": "#878787",
     "lock": "#252525",
-    "lock_implicit": "#9e9e9e",
+    "lock_implicit": "#bdbdbd",  # lighter than a traced hold: the era holds it
     "mapping": "#a6dba0",
     "running": "#6a51a3",
     "irq": "#f46d43",
@@ -61,22 +62,22 @@ MAX_SHAPES = 400
 ROW_PX = 26
 
 
-def _s(ts: pl.Series) -> list[float]:
-    return (ts.cast(pl.Float64) / 1e9).to_list()
+def _s(ts: pl.Series) -> np.ndarray:
+    """ns to seconds, as a numpy array (sent to the page as binary)."""
+    return (ts.cast(pl.Float64) / 1e9).to_numpy()
 
 
-def _segment_xy(part: pl.DataFrame) -> tuple[list, list, list]:  # type: ignore[type-arg]
-    """x/y/hover of line segments with a vertex at each end and in the middle (hover
-    works on vertices), separated by gaps (nulls)."""
+def _segment_xy(part: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """x/y of line segments, one NaN-separated pair of vertices each. numpy arrays travel
+    to the page as binary (base64), a fraction of the size of decimal text."""
     a = pl.col("start_ts").cast(pl.Float64) / 1e9
     b = pl.col("end_ts").cast(pl.Float64) / 1e9
-    gap = pl.lit(None, pl.Float64)
-    long = part.select(
-        x=pl.concat_list(a, (a + b) / 2, b, gap),
-        y=pl.concat_list(*(pl.col("row").cast(pl.Float64),) * 3, gap),
-        h=pl.concat_list(*(pl.col("hover"),) * 3, pl.lit(None, pl.String)),
-    ).explode("x", "y", "h")
-    return long["x"].to_list(), long["y"].to_list(), long["h"].to_list()
+    gap = pl.lit(float("nan"), pl.Float64)
+    row = pl.col("row").cast(pl.Float64)
+    long = part.select(x=pl.concat_list(a, b, gap), y=pl.concat_list(row, row, gap)).explode(
+        "x", "y"
+    )
+    return long["x"].to_numpy(), long["y"].to_numpy()
 
 
 def _focus(lanes: Lanes) -> tuple[float, float] | None:
@@ -159,7 +160,9 @@ def _spans(fig: go.Figure, lanes: Lanes) -> None:
             part = seg.filter((pl.col("kind") == kind) & (pl.col("level") == level))
             if part.is_empty():
                 continue
-            x, y, h = _segment_xy(part)
+            x, y = _segment_xy(part)
+            colour = KIND_COLOURS.get(kind, DEFAULT_COLOUR)
+            first = level == 0 or not (seg["kind"] == kind).filter(seg["level"] == 0).any()
             fig.add_trace(
                 go.Scattergl(
                     x=x,
@@ -167,16 +170,29 @@ def _spans(fig: go.Figure, lanes: Lanes) -> None:
                     mode="lines",
                     line={
                         "width": WIDTHS[level],
-                        "color": KIND_COLOURS.get(kind, DEFAULT_COLOUR),
-                        **({"dash": "dot"} if kind == "lock_implicit" else {}),
+                        "color": colour,
                     },
-                    hovertext=h,
+                    hoverinfo="skip",
+                    name=kind.replace("_", " "),
+                    legendgroup=kind,
+                    showlegend=first,
+                    opacity=1.0 if kind != "running" else 0.8,
+                ),
+                row=1,
+                col=1,
+            )
+            # The hover text once per span, on a mark at its middle.
+            fig.add_trace(
+                go.Scattergl(
+                    x=_s((part["start_ts"] + part["end_ts"]) // 2),
+                    y=part["row"].cast(pl.Float64).to_numpy(),
+                    mode="markers",
+                    marker={"size": max(4, WIDTHS[level] - 4), "color": colour, "opacity": 0.0},
+                    hovertext=part["hover"].to_list(),
                     hoverinfo="text",
                     name=kind.replace("_", " "),
                     legendgroup=kind,
-                    showlegend=level == 0
-                    or not (seg["kind"] == kind).filter(seg["level"] == 0).any(),
-                    opacity=1.0 if kind != "running" else 0.8,
+                    showlegend=False,
                 ),
                 row=1,
                 col=1,
@@ -190,7 +206,7 @@ def _marks(fig: go.Figure, lanes: Lanes) -> None:
         fig.add_trace(
             go.Scattergl(
                 x=_s(part["ts"]),
-                y=part["row"].to_list(),
+                y=part["row"].cast(pl.Float64).to_numpy(),
                 mode="markers",
                 marker={"symbol": symbol, "size": size, "color": colour},
                 hovertext=part["hover"].to_list(),
@@ -203,32 +219,39 @@ def _marks(fig: go.Figure, lanes: Lanes) -> None:
 
 
 def _density(fig: go.Figure, lanes: Lanes) -> None:
+    """What was aggregated: a square per row and bin, darker for more, one trace per
+    kind (the hover template names it, so no text travels per bin)."""
     d = lanes.density
     if d.is_empty():
         return
-    mid = (d["start_ts"] + d["end_ts"]) // 2
-    fig.add_trace(
-        go.Scattergl(
-            x=_s(mid),
-            y=d["row"].to_list(),
-            mode="markers",
-            marker={
-                "symbol": "square",
-                "size": 9,
-                "color": d["count"].cast(pl.Float64).log10().to_list(),
-                "colorscale": "Viridis",
-                "showscale": False,
-            },
-            hovertext=[
-                f"{c:,} {html.escape(k)} in this bin (aggregated: zoom with --window for detail)"
-                for c, k in zip(d["count"].to_list(), d["kind"].to_list(), strict=True)
-            ],
-            hoverinfo="text",
-            name="aggregated (counts per bin)",
-        ),
-        row=1,
-        col=1,
-    )
+    top = float(d["count"].max()) or 1.0  # type: ignore[arg-type]
+    for i, kind in enumerate(d["kind"].unique().sort().to_list()):
+        part = d.filter(pl.col("kind") == kind)
+        label = html.escape(kind.replace("_", " "))
+        fig.add_trace(
+            go.Scattergl(
+                x=_s((part["start_ts"] + part["end_ts"]) // 2),
+                y=part["row"].cast(pl.Float64).to_numpy(),
+                mode="markers",
+                marker={
+                    "symbol": "square",
+                    "size": 9,
+                    "color": part["count"].cast(pl.Float64).log10().to_numpy(),
+                    "cmin": 0.0,
+                    "cmax": float(np.log10(top)),
+                    "colorscale": "Viridis",
+                    "showscale": False,
+                },
+                customdata=part["count"].to_numpy(),
+                hovertemplate=f"%{{customdata:,}} {label} in this bin"
+                "<br>(aggregated: --window or --device for detail)<extra></extra>",
+                name="aggregated (counts per bin)",
+                legendgroup="aggregated",
+                showlegend=i == 0,
+            ),
+            row=1,
+            col=1,
+        )
 
 
 def _findings(fig: go.Figure, lanes: Lanes) -> None:
@@ -364,7 +387,7 @@ def _rate(fig: go.Figure, lanes: Lanes) -> None:
         fig.add_trace(
             go.Scattergl(
                 x=_s(part["start_ts"]),
-                y=part["per_s"].to_list(),
+                y=part["per_s"].to_numpy(),
                 mode="lines",
                 line={"shape": "hv", "color": colour, "width": 1.5},
                 name=f"{scope} RPCITs/s",
