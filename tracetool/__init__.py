@@ -25,7 +25,6 @@ from tracetool.stats import Stats, stats
 from tracetool.timeline import device_summary, timeline
 
 
-
 def plot_timeline(trace: Trace, **options: object) -> object:
     """The timeline of ``trace`` as a ``plotly.graph_objects.Figure``, for notebooks:
     device and CPU lanes, findings, crashes, loss windows, RPCIT rate and latency.
