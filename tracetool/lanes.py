@@ -420,7 +420,7 @@ def _findings(
             [
                 f"<b>{html_text(f['rule'])}</b> "
                 f"({html_text(f['severity'])}, {html_text(f['status'])})",
-                *wrap(html_text((f["message"] or ""))),
+                *wrap(html_text(f["message"] or "")),
                 *shown,
             ]
         )
