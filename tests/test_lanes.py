@@ -210,3 +210,25 @@ def test_plot_timeline_returns_a_figure_and_plotly_loads_only_then() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_cpu_lanes_show_who_ran_and_the_interrupt_handlers() -> None:
+    trace = tracetool.parse(str(SAMPLES / "ftrace" / "s390-rpcit-flush.txt"))
+    built = lanes.build(trace)
+    running = _on(built, _row(built, "CPU 1"), "running")
+    switches = (
+        trace.events.filter((pl.col("event") == "sched_switch") & (pl.col("cpu") == 1))
+        .collect()
+        .filter(pl.col("args").struct.field("next_pid") != 0)
+    )
+    assert running.height == switches.height > 0
+    assert running["label"][0] == "{}-{}".format(
+        switches["args"].struct.field("next_comm")[0], switches["args"].struct.field("next_pid")[0]
+    )
+    irqs = _on(built, _row(built, "CPU 1 irq"), "irq")
+    entries = trace.events.filter(
+        (pl.col("event") == "irq_handler_entry") & (pl.col("cpu") == 1)
+    ).collect()
+    assert irqs.height == entries.height > 0
+    assert irqs["label"].str.contains("nvme0q2").all()
+    assert (irqs["end_ts"] > irqs["start_ts"]).all()
