@@ -120,6 +120,17 @@ def test_a_dma_run_exports_cpu_and_device_tracks(tmp_path: Path) -> None:
     spans = tracetool.timeline(tracetool.parse(str(SIM / "dma-s390-strict-zvm.txt")).events)
     want = spans.spans.filter(pl.col("kind") == "flush").collect().height
     assert len(flushes) == want > 0
+    instants = [e for e in doc["traceEvents"] if e.get("cat") == "rpcit"]
+    assert len(instants) == want
+    assert {e["name"] for e in instants} == {"RPCIT ranged"}
+    assert all(e["ph"] == "i" and e["args"]["latency_ns"] > 0 for e in instants)
+
+
+def test_global_flushes_are_told_apart(tmp_path: Path) -> None:
+    doc = _export(tmp_path, SIM / "dma-s390-lazy-zvm-wraps.txt")
+    jsonschema.validate(doc, SCHEMA)
+    names = {e["name"] for e in doc["traceEvents"] if e.get("cat") == "rpcit"}
+    assert {"RPCIT global", "RPCIT ranged"} <= names
 
 
 def test_window_and_device_restrict_the_export(tmp_path: Path) -> None:

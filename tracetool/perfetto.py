@@ -9,6 +9,8 @@ Layout (the format's processes and threads are our tracks):
 * a process per device: a thread per task with its calls as complete (``X``) events,
   nested as they ran, and a "locks" thread per task (traced holds and the era's implicit
   locks); findings are process-wide instants carrying the message and evidence;
+* every RPCIT is also an instant on its device's "RPCITs" track, named by its scope
+  (global, ranged, failed);
 * process "RPCIT": the RPCIT rate (global and ranged) as a counter.
 
 Times are µs (the format's unit) with ns precision. Complete events on one thread must
@@ -25,6 +27,7 @@ from typing import Any
 import polars as pl
 
 from tracetool.check import evaluate
+from tracetool.devices import hex_str
 from tracetool.events import Trace
 from tracetool.kernel import EraChoice
 from tracetool.lanes import (
@@ -37,6 +40,7 @@ from tracetool.lanes import (
 )
 from tracetool.rules import rules as load_rules
 from tracetool.rules import select
+from tracetool.stats import scoped
 from tracetool.timeline import timeline
 
 CPU_PID = 1
@@ -44,6 +48,7 @@ RPCIT_PID = 2
 FIRST_DEVICE_PID = 10
 CPU_TID = 1_000_000  # + cpu; irq threads at + 2 * CPU_TID
 LOSS_TID = 3_000_000
+FLUSH_TID = 4_000_000  # + device pid: a device's RPCIT instants
 TASK_TID = 10_000  # + task index, locks at + LOCK_TID
 LOCK_TID = 500_000
 
@@ -266,6 +271,7 @@ def export(
     events += _crashes(trace, lo, hi)
     events += _losses(trace, lo, hi)
     events += _findings(findings, dev_pid)
+    events += _flushes(spans, dev_pid)
     events += _rate(spans, lo, hi)
     return {
         "traceEvents": events,
@@ -353,6 +359,40 @@ def _findings(findings: pl.DataFrame, dev_pid: dict[str, int]) -> list[dict[str,
         tid=pl.col("device").replace_strict(dev_pid, return_dtype=pl.Int64),
         args=pl.struct("rule", "severity", "status", "message", "evidence", dur_ns="dur"),
     ).to_dicts()
+
+
+def _flushes(spans: pl.DataFrame, dev_pid: dict[str, int]) -> list[dict[str, Any]]:
+    """Every RPCIT as an instant on its device's "RPCITs" track, named by its scope."""
+    flushes = scoped(spans.lazy()).collect().filter(pl.col("device").is_in(list(dev_pid)))
+    if flushes.is_empty():
+        return []
+    out: list[dict[str, Any]] = []
+    for device in flushes["device"].unique().sort().to_list():
+        pid = dev_pid[device]
+        out += _meta("thread_name", pid, "RPCITs", tid=FLUSH_TID + pid, sort=FLUSH_TID)
+    failed = pl.col("ret").is_not_null() & (pl.col("ret") != 0)
+    owner = pl.col("device").replace_strict(dev_pid, return_dtype=pl.Int64)
+    return (
+        out
+        + flushes.select(
+            ph=pl.lit("i"),
+            s=pl.lit("t"),
+            name=pl.format("RPCIT {}", pl.when(failed).then(pl.lit("failed")).otherwise("scope")),
+            cat=pl.lit("rpcit"),
+            ts=_us("start_ts"),
+            pid=owner,
+            tid=FLUSH_TID + owner,
+            args=pl.struct(
+                "scope",
+                "caller",
+                "ret",
+                iova=hex_str(pl.col("iova")),
+                size=hex_str(pl.col("size")),
+                latency_ns=pl.col("end_ts") - pl.col("start_ts"),
+                where=pl.col("evidence").list.first(),
+            ),
+        ).to_dicts()
+    )
 
 
 def _rate(spans: pl.DataFrame, lo: int, hi: int) -> list[dict[str, Any]]:
