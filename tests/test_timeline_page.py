@@ -50,7 +50,7 @@ def _point(page: Any, name: str, index: int = 0) -> tuple[float, float]:
     pos: list[float] = page.evaluate(
         f"""([name, i]) => {{
           const gd = document.getElementById({DIV!r});
-          const t = gd.data.find(t => (t.name || '').startsWith(name));
+          const t = gd._fullData.find(t => (t.name || '').startsWith(name));
           const xa = gd._fullLayout[(t.xaxis || 'x').replace('x', 'xaxis')];
           const ya = gd._fullLayout[(t.yaxis || 'y').replace('y', 'yaxis')];
           const r = gd.getBoundingClientRect();
@@ -114,7 +114,7 @@ def test_clicking_a_finding_shows_all_its_evidence(tmp_path: Path) -> None:
     with opened(html) as o:
         page = o.page
         count = page.evaluate(
-            f"() => document.getElementById({DIV!r}).data"
+            f"() => document.getElementById({DIV!r})._fullData"
             ".find(t => (t.name || '').startsWith('finding')).x.length"
         )
         for i in range(count):
