@@ -34,8 +34,14 @@ class Opened:
 
 
 @contextmanager
-def opened(html: Path, width: int = 1500, height: int = 1000) -> Iterator[Opened]:
-    """``html`` loaded from disk with the network cut off, once plotly has drawn it."""
+def opened(
+    html: Path,
+    width: int = 1500,
+    height: int = 1000,
+    ready: str = "window.tracetoolPainted !== undefined",
+) -> Iterator[Opened]:
+    """``html`` loaded from disk with the network cut off, once ``ready`` (a JavaScript
+    expression) holds: by default, once the timeline's figure is drawn."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -66,7 +72,7 @@ def opened(html: Path, width: int = 1500, height: int = 1000) -> Iterator[Opened
             page.on("pageerror", lambda exc: out.errors.append(f"page error: {exc}"))
             page.on("requestfailed", lambda req: out.errors.append(f"request failed: {req.url}"))
             page.goto(html.resolve().as_uri())
-            page.wait_for_function("window.tracetoolPainted !== undefined", timeout=60_000)
+            page.wait_for_function(ready, timeout=60_000)
             yield out
         finally:
             browser.close()

@@ -16,7 +16,7 @@ import polars as pl
 from tracetool import render, triage
 from tracetool.cli import Failure, _emit, errors, main
 
-FORMATS = ("table", "json", "junit", "sarif", "markdown")
+FORMATS = ("table", "json", "junit", "sarif", "markdown", "html")
 
 
 def _groups_table(groups: pl.DataFrame) -> str:
@@ -185,7 +185,7 @@ def triage_command(
     Example:
       tracetool triage ci-logs/ --known known-issues.toml
       tracetool triage ci-logs/ --format junit -o triage.xml --jobs 2
-      tracetool triage ci-logs/ --history triage-history/
+      tracetool triage ci-logs/ --history triage-history/ --format html -o triage.html
       tracetool triage --history triage-history/ --trend
       tracetool triage /shared/logs --engine dask --scheduler tcp://sched:8786 --shared /shared/tt
     """
@@ -243,6 +243,12 @@ def triage_command(
         doc = json.dumps(triage.sarif(reports, groups), indent=1) + "\n"
     elif out_format == "markdown":
         doc = _markdown(logs, groups)
+    elif out_format == "html":
+        from tracetool import triage_page
+
+        doc = triage_page.report(
+            logs, reports, groups, triage.trend(history) if history is not None else None
+        )
     else:
         doc = _groups_table(groups) + "\n" if groups.height else "nothing broke\n"
     _emit(doc, output)

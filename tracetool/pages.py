@@ -35,6 +35,11 @@ p.note { color: #555; font-size: 0.9em; max-width: 60em; }
 """
 
 
+class Markup(str):
+    """HTML that ``page`` puts in as it is: built here from escaped parts (a table of
+    ``esc``-aped cells), never from an input's text directly."""
+
+
 def esc(text: object) -> str:
     """``text`` safe for HTML and for plotly labels."""
     return html.escape(str(text), quote=True)
@@ -44,7 +49,7 @@ def page(
     title: str, meta: Sequence[tuple[str, str]], sections: Sequence[tuple[str, object]]
 ) -> str:
     """A whole HTML document: a header table of ``meta`` (label, value) and one section
-    per (heading, plotly figure or note text)."""
+    per (heading, plotly figure, ``Markup`` or note text)."""
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -67,6 +72,8 @@ def page(
                 )
             )
             embedded = True
+        elif isinstance(body, Markup):
+            parts.append(str(body))
         else:
             parts.append(f'<p class="note">{esc(body)}</p>')
     parts.append("</body></html>")
