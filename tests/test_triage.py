@@ -196,3 +196,42 @@ def test_dask_engine_gives_the_local_result(logs: Path, tmp_path: Path) -> None:
     assert len(list(shared.glob("reports-*.parquet"))) == len(files)
     drop = ["first_seen", "last_seen"]
     assert on_dask.drop(drop).sort("signature").equals(local.drop(drop).sort("signature"))
+
+
+def _kernel_logs() -> list[Path]:
+    from conftest import CORPUS
+
+    logs = sorted((SAMPLES / "dmesg").iterdir()) + sorted((SAMPLES / "simulated").glob("*dmesg*"))
+    if CORPUS.exists():
+        logs += sorted(p for p in (CORPUS / "dmesg").rglob("*") if p.is_file())
+    return [p for p in logs if not p.name.endswith(".json")]
+
+
+def test_a_quiet_log_has_nothing_the_parse_would_find() -> None:
+    """The quick check that lets triage skip a log never skips one with a report, a
+    dump, an embedded trace or a loss (every sample log and, when present, the corpus)."""
+    import polars as pl
+
+    import tracetool
+
+    skipped = 0
+    for path in _kernel_logs():
+        if not triage.quiet(path):
+            continue
+        skipped += 1
+        trace = tracetool.parse(path, use_cache=False, in_memory=True)
+        crashes = trace.table("crashes").collect().height if "crashes" in trace.records else 0
+        traced = trace.events.filter(pl.col("event") != "printk").collect().height
+        assert (crashes, traced, trace.losses.collect().height) == (0, 0, 0), path
+    assert skipped > 0
+    # And the check does say no to a log with a report.
+    assert triage.quiet(SAMPLES / "dmesg" / "s390-warn-zpci-dma-v6.0.txt") is False
+    assert triage.quiet(SAMPLES / "ftrace" / "x86-default.trace.txt") is None  # not a log
+
+
+def test_a_quiet_log_triages_like_a_parsed_one(tmp_path: Path) -> None:
+    log = tmp_path / "clean.txt"
+    log.write_text(CLEAN)
+    assert triage.quiet(log)
+    row, reports = triage.triage_log(str(log))
+    assert reports == [] and row["release"] == "6.1.0" and row["error"] is None

@@ -54,7 +54,7 @@ FACILITIES = (
     "ftp",
 )
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_DUMP_START = r"^\s*Dumping ftrace (?:instance (?P<instance>\S+) )?buffer:\s*$"
+DUMP_START = r"^\s*Dumping ftrace (?:instance (?P<instance>\S+) )?buffer:\s*$"
 _DUMP_DASHES = r"^\s*-{33}\s*$"
 _DUMP_EMPTY = r"^\s*\(ftrace buffer empty\)\s*$"
 _DUMP_CORRUPT = (
@@ -271,7 +271,7 @@ def _dumps(
     with the ``stream`` and ``__dump`` they belong to."""
     m = pl.col("msg")
     df = df.with_columns(
-        __start=m.str.contains(_DUMP_START),
+        __start=m.str.contains(DUMP_START),
         __dash=m.str.contains(_DUMP_DASHES),
         __empty=m.str.contains(_DUMP_EMPTY),
     )
@@ -329,7 +329,7 @@ def _align(
         *keys,
         line="line",
         dump_ts="ts",
-        instance=pl.col("msg").str.extract(_DUMP_START, 1),
+        instance=pl.col("msg").str.extract(DUMP_START, 1),
     )
     ends = markers.group_by(keys).agg(
         end_line=pl.col("line").max(), complete=pl.col("__closing").any()

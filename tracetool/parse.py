@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal, TypeVar
 
 import polars as pl
 
@@ -208,6 +209,27 @@ def _with_source(source: str, file: str, own: bool) -> list[pl.Expr]:
     ]
 
 
+_T = TypeVar("_T")
+
+
+class _Inline:
+    """An executor that runs each job at once in the caller's thread."""
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, fn: Callable[..., _T], *args: Any) -> Future[_T]:
+        done: Future[_T] = Future()
+        try:
+            done.set_result(fn(*args))
+        except BaseException as exc:  # handed to the caller through result()
+            done.set_exception(exc)
+        return done
+
+
 def _parse_stream(
     source: Source,
     stream: IO[bytes],
@@ -246,7 +268,11 @@ def _parse_stream(
         Future[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, Records, dict[str, int]]]
     ] = deque()
     submitted = 0
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+    # An input of one chunk (most kernel logs) is parsed here: no pool to start.
+    second = next(chunks, None)
+    if second is not None:
+        chunks = itertools.chain([second], chunks)
+    with _Inline() if second is None else ThreadPoolExecutor(max_workers=WORKERS) as pool:
         data: bytes | None = first
         while data or pending:
             if data and len(pending) < WORKERS:
@@ -405,6 +431,7 @@ def parse(
     progress: Callable[[int], None] | None = None,
     offsets: Mapping[str, float] | None = None,
     via: str | None = None,
+    in_memory: bool = False,
 ) -> Trace:
     """Parse files, directories (recursively), ``-`` (stdin), ``.gz`` and ``.zst`` inputs,
     and trace-cmd's binary trace.dat files (``tracetool.tracedat``).
@@ -420,6 +447,8 @@ def parse(
     :param progress: called with the number of bytes of text parsed, chunk by chunk.
     :param via: ``"trace-cmd"`` reads trace.dat inputs through ``trace-cmd report -t``
         text instead of the native reader.
+    :param in_memory: without the cache, keep a text input's events in memory instead
+        of spilling them to Parquet parts: for many small inputs (kernel logs in triage).
     :return: a ``Trace`` whose frames are lazy; ``Trace.inputs`` says what each input was.
     """
     if isinstance(inputs, (str, Path)):
@@ -431,8 +460,11 @@ def parse(
         key = cache.key(source, fkey, kv) if use_cache else None
         hit = cache.load(key) if key else None
         if hit is None:
-            sink = cache.begin() if key else cache.scratch()
+            sink: Path | None = (
+                cache.begin() if key else None if in_memory and not binary else cache.scratch()
+            )
             if binary:
+                assert sink is not None
                 events, diagnostics, losses, records, info = tracedat.parse_source(
                     source,
                     sink,
@@ -447,7 +479,7 @@ def parse(
                     events, diagnostics, losses, records, info = _parse_stream(
                         source, stream, format, kv, sink, progress
                     )
-            if key and cache.commit(sink, key, diagnostics, losses, records, info):
+            if key and sink and cache.commit(sink, key, diagnostics, losses, records, info):
                 hit = cache.load(key)
                 if hit is not None:
                     hit.info.cached = False  # parsed just now, not read from the cache

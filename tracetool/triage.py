@@ -108,6 +108,45 @@ def load_known(path: Path) -> list[KnownIssue]:
     return out
 
 
+QUIET_LIMIT = 64 << 20  # logs up to this size are read whole for the quiet check
+
+
+@functools.cache
+def _candidates() -> str:
+    """A regex that matches every kernel-log line that can open a crash report (a title
+    or a cut line), start an ftrace dump, or mark lost messages: the dmesg format's own
+    patterns, unanchored, so it matches anywhere on a line (a superset: never less)."""
+    from tracetool.catalogue import get_format
+    from tracetool.crashes import grammar
+    from tracetool.dmesg import DUMP_START
+
+    spec = get_format("dmesg")
+    g = grammar(spec)
+    patterns = [t.pattern for t in g.titles] + [g.cut, DUMP_START]
+    patterns += [line.pattern for line in spec.lines if line.kind == "loss"]
+    unanchored = [re.sub(r"\(\?P<\w+>", "(?:", p.removeprefix("^")) for p in patterns]
+    return "(?m)" + "|".join(f"(?:{p})" for p in unanchored)
+
+
+def quiet(path: Path) -> bool | None:
+    """True when ``path`` is a kernel log with no line that could start a report, a
+    dump or a loss: there is nothing to parse for triage. None when it is not a kernel
+    log (or too big to check whole); it is then parsed."""
+    from tracetool.inputs import Source, choose_format
+
+    if path.suffix in (".gz", ".zst", ".zstd") or path.stat().st_size > QUIET_LIMIT:
+        return None
+    with Source(str(path), path).open() as stream:
+        data = stream.read()
+    try:
+        if choose_format(str(path), data[: 1 << 16], None).name != "dmesg":
+            return None
+    except TraceToolError:
+        return None  # empty, binary: the parse says so
+    text = data.decode("utf-8", "replace")
+    return not pl.Series([text]).str.contains(_candidates()).item()
+
+
 def triage_log(
     path: str, vmlinux: str | None = None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -127,7 +166,11 @@ def triage_log(
         "error": None,
     }
     try:
-        trace = tracetool.parse(p, use_cache=False)
+        if quiet(p):
+            with p.open(encoding="utf-8", errors="replace") as f:
+                row["release"] = log_release(f)
+            return row, []
+        trace = tracetool.parse(p, use_cache=False, in_memory=True)
         if vmlinux is not None:
             from tracetool.symbols import symbolize_trace
 
