@@ -173,7 +173,9 @@ def _read_damaged(data: bytes) -> None:
         return
     # Read to the end: every problem is a diagnostic that says where.
     for reason in r.diagnostics.filter(pl.col("kind") != "args")["reason"].to_list():
-        assert "byte" in reason or "records" in reason or "print fmt" in reason or "format" in reason
+        assert (
+            "byte" in reason or "records" in reason or "print fmt" in reason or "format" in reason
+        )
 
 
 @pytest.mark.parametrize("name", sorted(DATA))
@@ -212,3 +214,39 @@ def test_truncation_message_names_offset_and_expectation() -> None:
         reader.read_bytes_(data[:300], "cut.dat")
     with pytest.raises(TraceDatError, match="magic"):
         reader.read_bytes_(b"\x17\x08\x44tracinX", "bad.dat")
+
+
+# -- chunks and worker processes ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["x86-v7.dat", "x86-v7-instance.dat", "x86-v6-overflow.dat"])
+def test_chunked_and_parallel_give_the_same_tables(name: str, tmp_path: Path) -> None:
+    """Chunks of 97 records, built here or in two worker processes, give the frames of
+    the whole file read at once."""
+    from tracetool.events import scan_events
+    from tracetool.tracedat.parallel import read_parts
+
+    path = SAMPLES / name
+    whole = reader.read_bytes_(path.read_bytes(), str(path), chunk_rows=1 << 20)
+    chunked = reader.read_bytes_(path.read_bytes(), str(path), chunk_rows=97)
+    assert chunked.events.equals(whole.events)
+    assert chunked.diagnostics.equals(whole.diagnostics)
+    for processes in (1, 2):
+        sink = tmp_path / f"p{processes}"
+        sink.mkdir()
+        diags, losses, info = read_parts(
+            path, str(path), sink, chunk_rows=97, processes=processes, parallel_bytes=0
+        )
+        assert len(list(sink.glob("events-*.parquet"))) == -(-whole.events.height // 97)
+        events = scan_events(str(sink / "events-*.parquet")).collect()
+        assert events.equals(whole.events)
+        assert diags.equals(whole.diagnostics)
+        assert losses.equals(whole.losses)
+        assert info.counts == whole.info.counts
+
+
+def test_worker_failure_is_raised(tmp_path: Path) -> None:
+    from tracetool.tracedat.parallel import Pool
+
+    with Pool(1) as pool, pytest.raises(RuntimeError, match="worker process failed"):
+        pool.map("part_name", [("not a number",)])

@@ -4,7 +4,8 @@
 trace.dat magic: it reads the container (``container``), walks every CPU's ring-buffer
 pages in bulk (``pages``), reads the fields of each record from the event format
 layouts (``formats``, ``columns``) and renders the text trace-cmd would print
-(``printfmt``, ``render``), so the ``events``/``losses``/``diagnostics`` tables are the
+(``printfmt``, ``render``, ``rows``), in worker processes for large files
+(``parallel``), so the ``events``/``losses``/``diagnostics`` tables are the
 ones parsing ``trace-cmd report -t`` gives. With ``via="trace-cmd"`` the file is read by
 running ``trace-cmd report -t`` and parsing its text instead.
 """
@@ -20,9 +21,10 @@ from typing import IO, TYPE_CHECKING
 import polars as pl
 
 from tracetool.errors import InputError
-from tracetool.events import InputInfo, flatten_args, scan_events
+from tracetool.events import InputInfo, scan_events
 from tracetool.tracedat.container import MAGIC, is_tracedat
 from tracetool.tracedat.errors import TraceDatError
+from tracetool.tracedat.parallel import read_parts
 from tracetool.tracedat.reader import read_file
 
 if TYPE_CHECKING:
@@ -71,10 +73,9 @@ def parse_source(
             raise InputError(f"{source.name}: trace-cmd report failed: {err}")
         parts[4].meta["via"] = "trace-cmd"
         return parts
-    result = read_file(source.path, source.name)
-    flatten_args(result.events).write_parquet(sink / "events-000000.parquet", compression="lz4")
+    diagnostics, losses, info = read_parts(source.path, source.name, sink)
     events = scan_events(str(sink / "events-*.parquet"))
-    return events, result.diagnostics, result.losses, {}, result.info
+    return events, diagnostics, losses, {}, info
 
 
 def report_text(path: Path, name: str) -> subprocess.Popen[bytes]:

@@ -98,9 +98,11 @@ class Symbols:
             if len(parts) < 3 or parts[2].startswith("$"):
                 continue
             try:
-                entries.append((int(parts[0], 16), parts[2]))
+                addr = int(parts[0], 16)
             except ValueError:
                 continue
+            if addr < 1 << 64:  # a damaged line can hold more hex digits
+                entries.append((addr, parts[2]))
         entries.sort(key=lambda e: e[0])
         self.addrs = np.array([a for a, _ in entries], dtype=np.uint64)
         self.names = [n for _, n in entries]

@@ -3,7 +3,7 @@
 Rows are the ones parsing ``trace-cmd report -t`` of the same file gives: events
 merged across CPUs (and buffer instances) in time order, named as trace-cmd names
 them, with trace-cmd's text in ``body`` and the declared ``args`` extracted from it by
-the same code as for text. ``line`` is the event's ordinal (1-based) in that merged
+the same code as for text (``rows``). ``line`` is the event's ordinal (1-based) in that merged
 order, which is its line in ``trace-cmd report`` output without the header lines;
 diagnostics name the byte offset in the file (or in the CPU's decompressed data).
 """
@@ -18,25 +18,17 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from tracetool.catalogue import FormatSpec, args_fields, args_struct, get_format
-from tracetool.events import DIAGNOSTICS_SCHEMA, LOSSES_SCHEMA, InputInfo, events_schema
-from tracetool.ftrace import Dialect, extract_args
+from tracetool.events import DIAGNOSTICS_SCHEMA, LOSSES_SCHEMA, InputInfo
 from tracetool.tracedat import container
-from tracetool.tracedat.columns import Symbols, read_bytes, read_int, read_string
+from tracetool.tracedat.columns import Symbols
 from tracetool.tracedat.container import TraceDat
-from tracetool.tracedat.direct import direct_for
 from tracetool.tracedat.errors import TraceDatError
 from tracetool.tracedat.formats import EventFormat, parse_format, parse_header_page
 from tracetool.tracedat.pages import Records, walk
-from tracetool.tracedat.printfmt import FmtError
-from tracetool.tracedat.render import Env, Renderer, plugin_for, raw_fields
+from tracetool.tracedat.rows import SOURCE, Chunk, Context, Rows, build
 
-SOURCE = "trace-cmd"
 CHUNK_ROWS = 1 << 19
 WORKERS = 2
-ARGS_MISMATCH = (
-    "payload does not match the format declared for this event in parsers/trace-cmd.toml"
-)
 
 
 @dataclass
@@ -92,7 +84,42 @@ def _to_ns(td: TraceDat, raw: np.ndarray) -> np.ndarray:
         return (ts.view(np.int64) + np.int64(td.ts_offset)).astype(np.int64)
 
 
-def read_bytes_(data: bytes | mmap.mmap | memoryview, name: str) -> Result:
+@dataclass
+class Plan:
+    """A trace.dat read up to its records: merged in time order, not yet rendered."""
+
+    td: TraceDat
+    ctx: Context
+    bufs: list[np.ndarray]  # each CPU's data, in the order ``rows.at`` counts from
+    rows: Rows
+    problems: list[tuple[str, str]]
+    losses: pl.DataFrame
+
+    def big(self) -> np.ndarray:
+        return np.concatenate(self.bufs) if self.bufs else np.zeros(0, np.uint8)
+
+    def ranges(self, chunk_rows: int) -> list[tuple[int, int]]:
+        n = len(self.rows.ts)
+        return [(lo, min(n, lo + chunk_rows)) for lo in range(0, n, max(chunk_rows, 1))]
+
+
+def read_bytes_(
+    data: bytes | mmap.mmap | memoryview, name: str, chunk_rows: int = CHUNK_ROWS
+) -> Result:
+    """The whole file in this process, ``chunk_rows`` records at a time."""
+    plan = prepare(data, name)
+    big = plan.big()
+    chunks = [
+        build(plan.ctx, big, plan.rows.slice(lo, hi), lo) for lo, hi in plan.ranges(chunk_rows)
+    ]
+    if not chunks:
+        chunks = [build(plan.ctx, big, plan.rows, 0)]
+    diagnostics, info = finish(plan, chunks)
+    return Result(pl.concat([c.events for c in chunks]), diagnostics, plan.losses, info)
+
+
+def prepare(data: bytes | mmap.mmap | memoryview, name: str) -> Plan:
+    """Container, formats, and every CPU's pages walked and merged in time order."""
     td = container.read(memoryview(data), name)
     problems: list[tuple[str, str]] = []
     formats = _formats(td, problems)
@@ -105,7 +132,12 @@ def read_bytes_(data: bytes | mmap.mmap | memoryview, name: str) -> Result:
             name, 0, "expected timestamp, commit and data fields in the header page format"
         ) from None
 
-    jobs = [(b, c) for b in td.buffers for c in b.cpus if c.size]
+    # By CPU, then buffer: a stable sort by time then gives trace-cmd's merge order (at
+    # equal times the lower CPU first).
+    jobs = sorted(
+        ((b, c) for b in td.buffers for c in b.cpus if c.size),
+        key=lambda j: (j[1].cpu, td.buffers.index(j[0])),
+    )
 
     def one(job: tuple[container.Buffer, container.CpuData]) -> tuple[np.ndarray, Records]:
         buffer, cpu = job
@@ -116,7 +148,7 @@ def read_bytes_(data: bytes | mmap.mmap | memoryview, name: str) -> Result:
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         walked = list(pool.map(one, jobs))
 
-    bufs, ts_l, at_l, len_l, cpu_l, inst_l, seq_l = [], [], [], [], [], [], []
+    bufs, ts_l, at_l, len_l, cpu_l = [], [], [], [], []
     base = 0
     losses_raw: list[tuple[int, int, int, int, int]] = []  # buffer, cpu, seq of next event, count
     for k, ((buffer, cpu), (buf, rec)) in enumerate(zip(jobs, walked, strict=True)):
@@ -129,131 +161,64 @@ def read_bytes_(data: bytes | mmap.mmap | memoryview, name: str) -> Result:
             )
             problems.append(("pages", f"{where}, {loc}: {what}"))
         bufs.append(buf)
-        n = len(rec.ts)
         ts_l.append(rec.ts)
         at_l.append(rec.start + base)
         len_l.append(rec.length)
-        cpu_l.append(np.full(n, cpu.cpu, np.int32))
-        inst_l.append(np.full(n, k, np.int32))
-        seq_l.append(np.arange(n, dtype=np.int64))
+        cpu_l.append(np.full(len(rec.ts), cpu.cpu, np.int32))
         for page, count in zip(rec.missed_page.tolist(), rec.missed_count.tolist(), strict=True):
             losses_raw.append((k, cpu.cpu, int(rec.first_event_of_page[page]), count, 0))
         base += len(buf)
-    big = np.concatenate(bufs) if bufs else np.zeros(0, np.uint8)
     if ts_l:
         ts = _to_ns(td, np.concatenate(ts_l))
-        at, length = np.concatenate(at_l), np.concatenate(len_l)
-        cpus, inst, seq = np.concatenate(cpu_l), np.concatenate(inst_l), np.concatenate(seq_l)
+        at, length, cpus = np.concatenate(at_l), np.concatenate(len_l), np.concatenate(cpu_l)
     else:
-        ts = at = length = seq = np.zeros(0, np.int64)
-        cpus = inst = np.zeros(0, np.int32)
-    # trace-cmd merges the CPUs by time; at equal times the lower CPU comes first.
-    order = np.lexsort((seq, inst, cpus, ts))
-    ts, at, length, cpus, inst, seq = (
-        ts[order],
-        at[order],
-        length[order],
-        cpus[order],
-        inst[order],
-        seq[order],
-    )
+        ts = at = length = np.zeros(0, np.int64)
+        cpus = np.zeros(0, np.int32)
+    order = np.argsort(ts, kind="stable")
     n = len(ts)
     ordinal = np.empty(n, np.int64)
     ordinal[order] = np.arange(n)  # position in the merged order, by input row
+    rows = Rows(at[order], length[order], ts[order], cpus[order])
 
-    big_endian = td.big_endian
-    types = read_int(big, at, 2, False, big_endian) if n else np.zeros(0, np.int64)
-    end = at + length
     some = next(iter(formats.values()), None)
     pid_f = some.by_name.get("common_pid") if some else None
-    pids = (
-        read_int(big, at + (pid_f.offset if pid_f else 4), 4, True, big_endian)
-        if n
-        else np.zeros(0, np.int64)
+    ctx = Context(
+        name,
+        formats,
+        _cmdlines(td.cmdlines),
+        Symbols(td.kallsyms),
+        td.big_endian,
+        td.long_size,
+        pid_f.offset if pid_f else 4,
     )
+    starts = np.cumsum([0] + [len(r.ts) for _, r in walked])
+    losses = _losses(losses_raw, starts, ordinal, rows.ts, name)
+    return Plan(td, ctx, bufs, rows, problems, losses)
 
-    cmdlines = _cmdlines(td.cmdlines)
-    symbols = Symbols(td.kallsyms)
-    spec = get_format("trace-cmd")
-    body_parts: list[tuple[np.ndarray, pl.Series]] = []
-    name_parts: list[tuple[np.ndarray, str]] = []
-    direct_parts: list[tuple[np.ndarray, dict[str, pl.Series]]] = []
 
-    def render_type(type_id: int) -> tuple[np.ndarray, str, pl.Series, object, str]:
-        rows = np.flatnonzero(types == type_id)
-        fmt = formats.get(type_id)
-        if fmt is None:
-            empty = pl.repeat("", len(rows), dtype=pl.String, eager=True)
-            return rows, f"UNKNOWN_TYPE_{type_id}", empty, None, "unknown"
-        env = _env(fmt, big, at[rows], end[rows], symbols, td)
-        text, trouble = _render(fmt, env, td)
-        given = None
-        if not trouble:
-            direct = direct_for(fmt.system, fmt.name, set(fmt.by_name), fmt.print_fmt)
-            given = direct(env) if direct is not None else None
-        return rows, fmt.name, text, given, trouble
-
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        rendered = list(pool.map(render_type, [int(t) for t in np.unique(types).tolist()]))
-    for rows, ev_name, text, given, trouble in rendered:
-        if trouble == "unknown":
+def finish(plan: Plan, chunks: list[Chunk]) -> tuple[pl.DataFrame, InputInfo]:
+    """Diagnostics and input info, from the plan and what each chunk found."""
+    problems = list(plan.problems)
+    unknown: dict[int, tuple[int, int]] = {}
+    trouble: dict[int, str] = {}
+    for c in chunks:
+        for type_id, (count, first) in c.unknown.items():
+            was = unknown.get(type_id, (0, first))
+            unknown[type_id] = (was[0] + count, min(was[1], first))
+        trouble.update(c.trouble)
+    for type_id in sorted({*unknown, *trouble}):
+        if type_id in unknown:
+            count, first = unknown[type_id]
             problems.append(
                 (
                     "unknown",
-                    f"{len(rows)} records (the first at position {int(rows[0]) + 1}) have "
-                    f"event {ev_name}: no format in the file declares its id",
+                    f"{count} records (the first at position {first + 1}) have event "
+                    f"UNKNOWN_TYPE_{type_id}: no format in the file declares its id",
                 )
             )
-        elif trouble:
-            problems.append(("print", f"{ev_name}: {trouble}; its body shows the raw fields"))
-        if isinstance(given, dict):
-            direct_parts.append((rows, given))
-        name_parts.append((rows, ev_name))
-        body_parts.append((rows, text))
-    inv = np.empty(n, np.int64)
-    if n:
-        inv[np.concatenate([r for r, _ in body_parts])] = np.arange(n)
-    gather = pl.Series(inv)
-    bodies = (
-        pl.concat([b for _, b in body_parts]).gather(gather)
-        if body_parts
-        else pl.Series([], dtype=pl.String)
-    )
-    codes = np.repeat(np.arange(len(name_parts)), [len(r) for r, _ in name_parts])
-    event_names = pl.Series([nm for _, nm in name_parts], dtype=pl.String).gather(
-        pl.Series(codes[inv] if n else codes)
-    )
-    frame = pl.DataFrame(
-        {
-            "ts": pl.Series(ts, dtype=pl.Int64),
-            "cpu": pl.Series(cpus, dtype=pl.Int32),
-            "pid": pl.Series(pids, dtype=pl.Int32),
-            "comm": _comms(pids, cmdlines),
-            "event": event_names,
-            "line": pl.Series(np.arange(1, n + 1), dtype=pl.UInt32),
-            "body": bodies,
-        }
-    ).with_columns(
-        tgid=pl.lit(None, pl.Int32),
-        source=pl.lit(SOURCE),
-        file=pl.lit(name),
-        flags=pl.lit(None, pl.String),
-    )
-    ev = _args(frame, direct_parts, n, spec)
-    schema = events_schema(args_struct())
-    arg_diags = ev.filter(~pl.col("args_ok")).select(
-        file="file", line="line", kind=pl.lit("args"), reason=pl.lit(ARGS_MISMATCH), text="body"
-    )
-    events = (
-        ev.with_columns(
-            stack=pl.lit(None, pl.List(pl.String)), ustack=pl.lit(None, pl.List(pl.String))
-        )
-        .select(schema.names())
-        .cast(schema)
-    )
-
-    starts = np.cumsum([0] + [len(r.ts) for _, r in walked])
-    losses = _losses(losses_raw, starts, ordinal, ts, name)
+        else:
+            problems.append(("print", trouble[type_id]))
+    name, td = plan.ctx.name, plan.td
     diagnostics = pl.concat(
         [
             pl.DataFrame(
@@ -266,9 +231,10 @@ def read_bytes_(data: bytes | mmap.mmap | memoryview, name: str) -> Result:
                 },
                 schema=DIAGNOSTICS_SCHEMA,
             ),
-            arg_diags.cast(DIAGNOSTICS_SCHEMA),
+            *(c.arg_diags for c in chunks),
         ]
     )
+    n = len(plan.rows.ts)
     info = InputInfo(file=name, format="trace.dat")
     info.meta.update(td.meta)
     info.meta.update(
@@ -280,11 +246,11 @@ def read_bytes_(data: bytes | mmap.mmap | memoryview, name: str) -> Result:
     )
     info.counts = {
         "events": n,
-        "losses": losses.height,
+        "losses": plan.losses.height,
         "diagnostics": len(problems),
     }
-    info.lines = n + losses.height + len(problems)
-    return Result(events, diagnostics, losses, info)
+    info.lines = n + plan.losses.height + len(problems)
+    return diagnostics, info
 
 
 def _losses(
@@ -316,104 +282,3 @@ def _losses(
             }
         )
     return pl.DataFrame(rows, schema=LOSSES_SCHEMA).sort("line")
-
-
-def _args(
-    frame: pl.DataFrame,
-    direct_parts: list[tuple[np.ndarray, dict[str, pl.Series]]],
-    n: int,
-    spec: FormatSpec,
-) -> pl.DataFrame:
-    """``args`` and ``args_ok``: read from the fields for the events ``direct.py`` knows,
-    extracted from the rendered text (as for text input) for every other event. Done a
-    chunk of rows at a time: ``args`` is a wide struct, so memory stays bounded."""
-    mask = np.zeros(n, bool)
-    for rows, _ in direct_parts:
-        mask[rows] = True
-    fields = args_fields()
-    out = []
-    for lo in range(0, max(n, 1), CHUNK_ROWS):
-        hi = min(n, lo + CHUNK_ROWS)
-        chunk = frame.slice(lo, hi - lo)
-        local = mask[lo:hi]
-        rest_idx = np.flatnonzero(~local)
-        rest = chunk.filter(pl.Series(~local)) if len(rest_idx) < hi - lo else chunk
-        ev = extract_args(rest, spec, Dialect(trace_cmd=True)) if rest.height else None
-        if len(rest_idx) == hi - lo and ev is not None:
-            out.append(ev)
-            continue
-        pieces: dict[str, list[tuple[np.ndarray, pl.Series]]] = {}
-        if ev is not None:
-            args = ev.get_column("args")
-            for f in fields:
-                col = args.struct.field(f)
-                if col.null_count() < len(col):
-                    pieces.setdefault(f, []).append((rest_idx, col))
-        for rows, given in direct_parts:
-            sel = rows[(rows >= lo) & (rows < hi)]
-            if len(sel) == 0:
-                continue
-            where = np.searchsorted(rows, sel)
-            for f, values in given.items():
-                pieces.setdefault(f, []).append((sel - lo, values.gather(pl.Series(where))))
-        columns = []
-        for f, dtype in fields.items():
-            if f not in pieces:
-                columns.append(pl.lit(None, dtype).alias(f))
-                continue
-            full = pl.Series(f, [None], dtype=dtype).extend_constant(None, hi - lo - 1)
-            for idx, values in pieces[f]:
-                full = full.scatter(idx, values.cast(dtype))
-            columns.append(pl.lit(full).alias(f))
-        ok = np.ones(hi - lo, bool)
-        if ev is not None:
-            ok[rest_idx] = ev.get_column("args_ok").to_numpy()
-        out.append(chunk.with_columns(args=pl.struct(columns), args_ok=pl.Series(ok)))
-    return pl.concat(out) if out else extract_args(frame, spec, Dialect(trace_cmd=True))
-
-
-def _comms(pids: np.ndarray, cmdlines: dict[int, str]) -> pl.Series:
-    uniq, inv = np.unique(pids, return_inverse=True)
-    table = pl.Series(
-        ["<idle>" if p == 0 else cmdlines.get(p, "<...>") for p in uniq.tolist()], dtype=pl.String
-    )
-    return table.gather(pl.Series(inv.reshape(-1).astype(np.uint32))).alias("comm")
-
-
-def _env(
-    fmt: EventFormat,
-    big: np.ndarray,
-    at: np.ndarray,
-    end: np.ndarray,
-    symbols: Symbols,
-    td: TraceDat,
-) -> Env:
-    ints: dict[str, np.ndarray] = {}
-    strs: dict[str, pl.Series] = {}
-    unsigned: set[str] = set()
-    for f in [*fmt.common, *fmt.fields]:
-        if f.is_string:
-            strs[f.name] = read_string(big, at, end, f, td.big_endian)
-        elif f.array is None and not f.dynamic and f.size in (1, 2, 4, 8):
-            ints[f.name] = read_int(big, at + f.offset, f.size, f.signed, td.big_endian)
-            if not f.signed:
-                unsigned.add(f.name)
-
-    def raw(field_name: str) -> list[bytes]:
-        f = fmt.by_name.get(field_name)
-        if f is None:
-            raise FmtError(f"no field {field_name!r}")
-        return read_bytes(big, at, end, f, td.big_endian)
-
-    return Env(len(at), ints, strs, raw, symbols, unsigned, td.long_size)
-
-
-def _render(fmt: EventFormat, env: Env, td: TraceDat) -> tuple[pl.Series, str]:
-    plugin = plugin_for(fmt)
-    try:
-        text = plugin(env) if plugin is not None else Renderer(fmt, td.long_size).render(env)
-    except (FmtError, KeyError, IndexError, ValueError) as exc:
-        return raw_fields(env, fmt), f"print fmt not understood ({exc})"
-    if fmt.system == "ftrace" and fmt.name in ("print", "bputs"):
-        text = text.str.strip_suffix("\n")
-    return text, ""
