@@ -151,7 +151,7 @@ def walk(
         place = first_place[epage] + step
 
         def placed(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-            out = np.empty(len(place), dtype)
+            out: np.ndarray = np.empty(len(place), dtype)
             out[place] = np.concatenate(parts)
             return out
 
