@@ -19,7 +19,7 @@ from click.testing import CliRunner
 import tracetool
 from tracetool.cli import main
 from tracetool.errors import InputError
-from tracetool.symbols import load
+from tracetool.symbols import load, symbolize_trace
 
 TOOLCHAINS = {
     "x86_64": ("gcc", "addr2line", "strip"),
@@ -426,7 +426,6 @@ def test_oops_gets_its_location_from_the_guilty_frame(
     funcs = dict(zip(b.tables.functions["name"], b.tables.functions["addr"], strict=True))
     f03 = funcs["f0_3"]
     log = _oops_log(tmp_path, f03 + 0x10)
-    from tracetool.symbols import symbolize_trace
 
     trace = tracetool.parse(log, use_cache=False)
     assert trace.table("crashes").collect()["location"].to_list() == [None]
@@ -454,3 +453,142 @@ def test_triage_locates_an_oops(binaries: dict[str, tuple[Path, str]], tmp_path:
     assert result.exit_code == 1, result.output
     (group,) = json.loads(result.stdout)["groups"]
     assert group["location"] == _addr2line(a2l, binary, [f03 + 0x10])[f03 + 0x10][-1]
+
+
+def test_timeline_and_export_locate_an_oops(
+    binaries: dict[str, tuple[Path, str]], tmp_path: Path
+) -> None:
+    """tracetool timeline/export --vmlinux: the crash marker's report names its guilty
+    frame's source line."""
+    _need("s390x-linux-gnu-gcc")
+    binary, a2l = binaries["s390x-o2"]
+    funcs = load(binary, use_cache=False).tables.functions
+    f03 = funcs.filter(name="f0_3")["addr"][0]
+    log = _oops_log(tmp_path, f03 + 0x10)
+    want = _addr2line(a2l, binary, [f03 + 0x10])[f03 + 0x10][-1]
+    from tracetool import lanes
+
+    trace = tracetool.parse(str(log), use_cache=False)
+    trace, notes = symbolize_trace(trace, binary, use_cache=False)
+    assert any("build-id" in n for n in notes)
+    built = lanes.build(trace)
+    (key,) = built.crashes["key"].to_list()
+    assert f"source: {want}" in built.details[key]
+    out = tmp_path / "t.json"
+    result = CliRunner().invoke(
+        main, ["export", "--perfetto", str(out), str(log), "--vmlinux", str(binary)]
+    )
+    assert result.exit_code == 0, result.output
+    crash = next(e for e in json.loads(out.read_text())["traceEvents"] if e.get("cat") == "crash")
+    assert crash["args"]["location"] == want
+
+
+@pytest.mark.parametrize("packing", ["xz", "gz", "zst"])
+def test_compressed_modules_are_read(
+    packing: str, binaries: dict[str, tuple[Path, str]], tmp_path: Path
+) -> None:
+    """Distributions ship modules compressed; the frames resolve the same, and the
+    compressed file is left as it was."""
+    import gzip
+    import lzma
+
+    import zstandard
+
+    _need("gcc")
+    binary, _ = binaries["x86_64-o2"]
+    src = tmp_path / "mod.c"
+    src.write_text(MODULE_C.lstrip("\n"))
+    obj = tmp_path / "my-mod.o"
+    subprocess.run(["gcc", "-g", "-O2", "-c", "-o", str(obj), str(src)], check=True)
+    tree = tmp_path / "lib" / "modules" / "kernel"
+    tree.mkdir(parents=True)
+    packed = tree / f"my-mod.ko.{packing}"
+    pack = {
+        "xz": lzma.compress,
+        "gz": gzip.compress,
+        "zst": lambda b: zstandard.ZstdCompressor().compress(b),
+    }[packing]
+    packed.write_bytes(pack(obj.read_bytes()))
+    before = packed.read_bytes()
+    log = tmp_path / "log.txt"
+    log.write_text(" [<000003ff80243b0e>] mod_other+0x2/0x8 [my_mod]\n")
+    result = CliRunner().invoke(
+        main, ["symbolize", str(log), "--vmlinux", str(binary), "--modules", str(tree)]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.rstrip("\n").endswith(
+        f"[my_mod] {src}:4 (inlined: helper {src}:1 <- twice {src}:2)"
+    )
+    assert packed.read_bytes() == before
+
+
+def test_a_module_of_another_build_is_not_used(
+    binaries: dict[str, tuple[Path, str]], tmp_path: Path
+) -> None:
+    """A CONFIG_STACKTRACE_BUILD_ID kernel prints each module's build-id in its frames;
+    a .ko with another build-id would give wrong lines, so its frames stay unresolved
+    and the user is told which file to give."""
+    _need("gcc")
+    _need("ld")
+    binary, _ = binaries["x86_64-o2"]
+    src = tmp_path / "mod.c"
+    src.write_text(MODULE_C.lstrip("\n"))
+    obj = tmp_path / "mod.o"
+    subprocess.run(["gcc", "-g", "-O2", "-c", "-o", str(obj), str(src)], check=True)
+    tree = tmp_path / "mods"
+    tree.mkdir()
+    ko = tree / "my_mod.ko"
+    subprocess.run(["ld", "-r", "--build-id=sha1", "-o", str(ko), str(obj)], check=True)
+    from tracetool.symbols import load
+
+    real = load(ko, use_cache=False).build_id
+    assert real and len(real) == 40
+    other = "0" * 40
+    log = tmp_path / "log.txt"
+    log.write_text(f" mod_other+0x2/0x8 [my_mod {real}]\n mod_init+0x2/0x6 [my_mod {other}]\n")
+    result = CliRunner().invoke(
+        main, ["symbolize", str(log), "--vmlinux", str(binary), "--modules", str(tree)]
+    )
+    assert result.exit_code == 0, result.output
+    out = result.stdout.splitlines()
+    assert out[0].endswith(f"[my_mod {real}] {src}:4 (inlined: helper {src}:1 <- twice {src}:2)")
+    assert out[1] == f" mod_init+0x2/0x6 [my_mod {other}]"
+    assert f"build-id {real}" in result.stderr and f"build-id {other}" in result.stderr
+
+
+def test_trace_stacks_symbolized_by_parse(
+    binaries: dict[str, tuple[Path, str]], tmp_path: Path
+) -> None:
+    """`tracetool parse --vmlinux`: every frame of an ftrace <stack trace> (sym-offset
+    form) gets the source line addr2line gives, written out as ``stack_src``."""
+    _need("gcc")
+    binary, a2l = binaries["x86_64-o2"]
+    b = load(binary, use_cache=False)
+    funcs = dict(zip(b.tables.functions["name"], b.tables.functions["addr"], strict=True))
+    sizes = dict(zip(b.tables.functions["name"], b.tables.functions["size"], strict=True))
+    frames = [("f0_3", 0x10), ("f1_2", 0x4), ("f2_1", 0x8)]
+    text = (
+        "# tracer: nop\n#\n"
+        "       kmcheck-41      [003] .....   531.000100: tracing_mark_write: go\n"
+        "       kmcheck-41      [003] .....   531.000101: <stack trace>\n"
+        + "".join(f" => {n}+{o:#x}/{sizes[n]:#x}\n" for n, o in frames)
+        + " => not_in_the_binary+0x4/0x10\n"
+    )
+    trace_file = tmp_path / "trace.txt"
+    trace_file.write_text(text)
+    out = tmp_path / "events.parquet"
+    result = CliRunner().invoke(
+        main, ["parse", str(trace_file), "--vmlinux", str(binary), "-o", str(out), "--no-cache"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "3 stack frame(s) given a source line" in result.stderr
+    events = pl.read_parquet(out).filter(pl.col("stack").list.len() > 0)
+    assert events.height == 1
+    src = events["stack_src"][0].to_list()
+    assert len(src) == 4 and src[3] is None
+    want = _addr2line(a2l, binary, [funcs[n] + o for n, o in frames])
+    for (name, off), got in zip(frames, src, strict=False):
+        pairs = want[funcs[name] + off]
+        assert f"{got['file']}:{got['line']}" == pairs[-1], name
+        inner = [f"{f} {loc}" for f, loc in zip(pairs[:-2:2], pairs[1:-2:2], strict=True)]
+        assert got["inlined"] == inner, name

@@ -163,6 +163,19 @@ def main() -> None:
     """
 
 
+vmlinux_option = click.option(
+    "--vmlinux",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The kernel the logs come from: crash report frames get source lines and "
+    "inline chains from its DWARF.",
+)
+modules_option = click.option(
+    "--modules",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="With --vmlinux: where the NAME.ko of [NAME] frames are.",
+)
+
+
 @main.command()
 @input_args
 @format_option
@@ -189,6 +202,8 @@ def main() -> None:
 )
 @spec_option
 @offset_option
+@vmlinux_option
+@modules_option
 @cache_option
 @errors
 def parse(
@@ -203,6 +218,8 @@ def parse(
     via: str,
     spec: Path | None,
     offsets: dict[str, float],
+    vmlinux: Path | None,
+    modules: Path | None,
     no_cache: bool,
 ) -> None:
     """Parse inputs into typed events; print the first rows and how every line was
@@ -214,6 +231,7 @@ def parse(
     Example:
       tracetool parse samples/ftrace/s390-kprobe-race-v6.0.txt
       tracetool parse samples/trace-cmd/ -o events.parquet
+      tracetool parse stacks.txt --vmlinux vmlinux -o events.parquet   # + stack_src
     """
     trace = _parse_with_progress(
         list(inputs),
@@ -223,6 +241,16 @@ def parse(
         offsets=offsets,
         via=via,
     )
+    if modules and not vmlinux:
+        raise Failure("--modules needs --vmlinux")
+    if vmlinux:
+        from tracetool.symbols import symbolize_trace
+
+        # Stacks get stack_src (written with -o), crash reports their source lines
+        # (`tracetool list crashes --vmlinux` prints them).
+        trace, notes = symbolize_trace(trace, vmlinux, modules, use_cache=not no_cache, stacks=True)
+        for note in notes:
+            click.echo(note, err=True)
     events = trace.events
     if render.clock_lines(trace, bool(offsets)):
         # One clock across inputs: show them merged in time order.
@@ -310,19 +338,6 @@ rules_option = click.option(
     metavar="DIR",
     help="Also load the rules in DIR (repeatable); a rule there replaces a built-in one "
     "with the same id.",
-)
-
-
-vmlinux_option = click.option(
-    "--vmlinux",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The kernel the logs come from: crash report frames get source lines and "
-    "inline chains from its DWARF.",
-)
-modules_option = click.option(
-    "--modules",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="With --vmlinux: where the NAME.ko of [NAME] frames are.",
 )
 
 

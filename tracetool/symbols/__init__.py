@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import lzma
+import os
+import re
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -130,8 +135,64 @@ def load_symbol_map(path: str | Path) -> Binary:
     return Binary(path, t, cached=False)
 
 
+MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.gz", ".ko.zst")
+_BUILD_ID = re.compile(r"^[0-9a-f]{16,64}$")
+
+
+def module_name(printed: str) -> tuple[str, str | None]:
+    """The module and the build-id a ``[module]`` frame suffix names: kernels built
+    with CONFIG_STACKTRACE_BUILD_ID print ``[nvme 3f2a...]``."""
+    name, _, rest = printed.strip().partition(" ")
+    tag = rest.strip()
+    return name, tag if _BUILD_ID.match(tag) else None
+
+
+def unpacked(path: Path) -> Path:
+    """``path`` itself, or for a compressed module (``.ko.xz``, ``.ko.gz``, ``.ko.zst``)
+    an unpacked copy in the cache (the ELF reader needs a seekable file); the original
+    is never touched."""
+    suffix = path.suffix
+    if suffix == ".ko":
+        return path
+    st = path.stat()
+    raw = f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+    out = cache.directory() / "modules" / (hashlib.sha256(raw.encode()).hexdigest()[:24] + ".ko")
+    if out.is_file():
+        return out
+    if suffix == ".xz":
+        opener = lzma.open
+    elif suffix == ".gz":
+        import gzip
+
+        opener = gzip.open  # type: ignore[assignment]
+    else:
+        try:
+            import zstandard
+        except ImportError:
+            raise InputError(
+                f"{path}: is zstd-compressed and the optional 'zstandard' package is not "
+                "installed; run: pip install 'tracetool[zstd]' (or unpack it with zstd -d)"
+            ) from None
+
+        def opener(p: Path, mode: str = "rb") -> Any:  # type: ignore[misc]
+            return zstandard.ZstdDecompressor().stream_reader(p.open("rb"), closefd=True)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + f".{os.getpid()}.tmp")
+    try:
+        with opener(path, "rb") as src, tmp.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+    except (OSError, EOFError, lzma.LZMAError) as e:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"{path}: cannot unpack: {e}") from None
+    tmp.replace(out)
+    return out
+
+
 class Modules:
-    """The modules under a directory (``--modules``), loaded as frames name them."""
+    """The modules under a directory (``--modules``), loaded as frames name them:
+    ``NAME.ko``, or compressed as distributions ship them (``.ko.xz``, ``.ko.gz``,
+    ``.ko.zst``)."""
 
     def __init__(self, root: Path, use_cache: bool = True) -> None:
         self.root = root
@@ -140,11 +201,13 @@ class Modules:
         self.notes: list[str] = []
 
     def find(self, name: str) -> Path | None:
-        """NAME.ko under the root; module names use '_' where file names may use '-'."""
+        """The module file under the root; module names use '_' where file names may
+        use '-'."""
         for candidate in sorted({name, name.replace("_", "-"), name.replace("-", "_")}):
-            hits = sorted(self.root.rglob(f"{candidate}.ko"))
-            if hits:
-                return hits[0]
+            for suffix in MODULE_SUFFIXES:
+                hits = sorted(self.root.rglob(f"{candidate}{suffix}"))
+                if hits:
+                    return hits[0]
         return None
 
     def get(self, name: str) -> Binary | None:
@@ -152,17 +215,29 @@ class Modules:
             path = self.find(name)
             if path is None:
                 self.notes.append(
-                    f"{self.root}: no {name}.ko (compressed .ko.xz/.ko.zst are not read: "
-                    "unpack them); its frames stay unresolved"
+                    f"{self.root}: no {name}.ko (nor .ko.xz/.ko.gz/.ko.zst); its frames "
+                    "stay unresolved"
                 )
-            self.loaded[name] = load(path, use_cache=self.use_cache) if path else None
+            self.loaded[name] = load(unpacked(path), use_cache=self.use_cache) if path else None
         return self.loaded[name]
 
-    def resolve(self, name: str, frames: pl.DataFrame) -> pl.DataFrame:
-        """``frames`` (func, off) of module ``name`` resolved in it: func+off is an
-        offset into the function, wherever the module was loaded."""
+    def resolve(self, printed: str, frames: pl.DataFrame) -> pl.DataFrame:
+        """``frames`` (func, off) of the module a frame suffix names, resolved in it:
+        func+off is an offset into the function, wherever the module was loaded. When
+        the log printed the module's build-id and it is not the file's, the frames stay
+        unresolved (its lines would be another build's) and a note says so."""
+        name, printed_id = module_name(printed)
         module = self.get(name)
         if module is None:
+            return pl.DataFrame()
+        if printed_id and module.build_id and printed_id != module.build_id:
+            note = (
+                f"{module.path}: build-id {module.build_id}, but the log's {name} frames "
+                f"were printed by build-id {printed_id}: not the module that ran; its frames "
+                "stay unresolved (give the matching .ko)"
+            )
+            if note not in self.notes:
+                self.notes.append(note)
             return pl.DataFrame()
         funcs = module.tables.functions.select(func="name", __m_addr="addr").unique(
             "func", keep="first"
@@ -178,15 +253,35 @@ class Modules:
 
 
 def symbolize_trace(
-    trace: Trace, vmlinux: Path, modules: Path | None = None, use_cache: bool = True
+    trace: Trace,
+    vmlinux: Path,
+    modules: Path | None = None,
+    use_cache: bool = True,
+    stacks: bool = False,
 ) -> tuple[Trace, list[str]]:
     """``trace`` with its crash reports symbolized (``sources``, and ``location`` from
-    the guilty frame where the report printed none), and notes for the user."""
-    from tracetool.symbols.frames import locate_guilty, symbolize_reports
+    the guilty frame where the report printed none), and notes for the user. With
+    ``stacks``, the events' stacks too (``stack_src``, see ``frames.symbolize_stacks``)."""
+    from tracetool.symbols.frames import locate_guilty, symbolize_reports, symbolize_stacks
 
     binary = load(vmlinux, use_cache=use_cache)
     mods = Modules(modules, use_cache=use_cache) if modules else None
+    resolve_module = mods.resolve if mods else None
     crashes = trace.table("crashes").collect()
-    done, _ = symbolize_reports(crashes, binary.tables, mods.resolve if mods else None)
+    done, _ = symbolize_reports(crashes, binary.tables, resolve_module)
     records = {**trace.records, "crashes": locate_guilty(done).lazy()}
-    return replace(trace, records=records), list(mods.notes if mods else [])
+    out = replace(trace, records=records)
+    notes = [f"{vmlinux}: build-id {binary.build_id or 'none'}"]
+    if not binary.tables.has_dwarf:
+        notes.append(f"{vmlinux}: no DWARF (.debug_info): functions only, no source lines")
+    if stacks:
+        events = symbolize_stacks(trace.events.collect(), binary.tables, resolve_module)
+        placed = events.select(
+            pl.col("stack_src")
+            .list.eval(pl.element().struct.field("file").is_not_null())
+            .explode()
+            .sum()
+        ).item()
+        notes.append(f"{placed or 0} stack frame(s) given a source line (events' stack_src)")
+        out = replace(out, events=events.lazy())
+    return out, notes + list(mods.notes if mods else [])

@@ -24,7 +24,8 @@ FRAME_RE = (
     r"(?P<unreliable>\()?(?:\[<(?P<raw>[0-9a-fA-F]{8,16})>\]\s*)?"
     r"(?P<func>[A-Za-z_.$][\w.$]*)\+(?:0x(?P<off>[0-9a-fA-F]+)(?:/0x(?P<size>[0-9a-fA-F]+))?"
     r"|(?P<dec>\d+)\b)"
-    r"(?:\s+\[(?P<module>[\w-]+)\])?"
+    # "[module]", or "[module build-id]" from a CONFIG_STACKTRACE_BUILD_ID kernel
+    r"(?:\s+\[(?P<module>[\w-]+(?: [0-9a-f]{16,64})?)\])?"
 )
 
 
@@ -94,6 +95,77 @@ def addresses(
 SOURCE = pl.Struct({"file": pl.String, "line": pl.UInt32, "inlined": pl.List(pl.String)})
 
 
+def source() -> pl.Expr:
+    """A resolved frame's ``SOURCE``: the printed function's file and line (the outermost
+    of its inline chain ``frames``) and what was inlined there, innermost first."""
+    inlined = (
+        pl.col("frames")
+        .list.head(pl.col("frames").list.len() - 1)
+        .list.eval(
+            pl.format(
+                "{} {}:{}",
+                pl.element().struct.field("func"),
+                pl.element().struct.field("file"),
+                pl.element().struct.field("line"),
+            )
+        )
+    )
+    last = pl.col("frames").list.last()
+    return pl.struct(
+        file=last.struct.field("file"), line=last.struct.field("line"), inlined=inlined
+    ).cast(SOURCE)
+
+
+def symbolize_stacks(
+    events: pl.DataFrame,
+    t: Tables,
+    resolve_module: Callable[[str, pl.DataFrame], pl.DataFrame] | None = None,
+    kaslr_offset: int | None = None,
+) -> pl.DataFrame:
+    """``events`` with ``stack_src``: for each frame of its ``stack`` (an ftrace
+    ``<stack trace>``, a perf callchain, a bpftrace kstack), its ``SOURCE``, or null
+    where it could not be placed."""
+    from tracetool.symbols.resolve import resolve
+
+    rows = (
+        events.select("stack")
+        .with_row_index("__r")
+        .filter(pl.col("stack").list.len() > 0)
+        .with_columns(__i=pl.int_ranges(pl.col("stack").list.len()))
+        .explode("stack", "__i")
+        .filter(pl.col("stack").is_not_null())
+    )
+    frames = find(rows, "stack")
+    placed, _ = addresses(frames, t, kaslr_offset)
+    parts = [resolve(t, placed.filter(pl.col("addr").is_not_null()))]
+    if resolve_module is not None:
+        for (name,), group in frames.filter(pl.col("module").is_not_null()).group_by("module"):
+            parts.append(resolve_module(str(name), group))
+    found = [p for p in parts if p.height]
+    done = pl.concat(found, how="diagonal_relaxed") if found else pl.DataFrame()
+    empty = pl.lit([], pl.List(SOURCE))
+    if done.height == 0:
+        return events.with_columns(
+            stack_src=pl.when(pl.col("stack").is_not_null())
+            .then(pl.col("stack").list.eval(pl.lit(None, SOURCE)))
+            .otherwise(empty)
+        )
+    per_frame = done.select("__r", "__i", __src=source()).unique(["__r", "__i"])
+    grouped = (
+        rows.select("__r", "__i")
+        .join(per_frame, on=["__r", "__i"], how="left")
+        .sort("__r", "__i")
+        .group_by("__r", maintain_order=True)
+        .agg(stack_src=pl.col("__src"))
+    )
+    return (
+        events.with_row_index("__r")
+        .join(grouped, on="__r", how="left")
+        .drop("__r")
+        .with_columns(pl.col("stack_src").cast(pl.List(SOURCE)).fill_null(empty))
+    )
+
+
 def symbolize_reports(
     crashes: pl.DataFrame,
     t: Tables,
@@ -129,30 +201,12 @@ def symbolize_reports(
     if resolve_module is not None:
         for (name,), group in frames.filter(pl.col("module").is_not_null()).group_by("module"):
             parts.append(resolve_module(str(name), group))
-    done = pl.concat([p for p in parts if p.height], how="diagonal_relaxed")
+    found = [p for p in parts if p.height]
+    done = pl.concat(found, how="diagonal_relaxed") if found else pl.DataFrame()
     if done.height == 0:
         sources = crashes.with_columns(sources=pl.col("frames").list.eval(pl.lit(None, SOURCE)))
         return sources, kaslr_offset
-    inlined = (
-        pl.col("frames")
-        .list.head(pl.col("frames").list.len() - 1)
-        .list.eval(
-            pl.format(
-                "{} {}:{}",
-                pl.element().struct.field("func"),
-                pl.element().struct.field("file"),
-                pl.element().struct.field("line"),
-            )
-        )
-    )
-    last = pl.col("frames").list.last()
-    per_frame = done.select(
-        "__r",
-        "__i",
-        source=pl.struct(
-            file=last.struct.field("file"), line=last.struct.field("line"), inlined=inlined
-        ),
-    )
+    per_frame = done.select("__r", "__i", source=source())
     grouped = (
         crashes.with_row_index("__r")
         .with_columns(__i=pl.int_ranges(pl.col("frames").list.len()))
