@@ -592,3 +592,33 @@ def test_trace_stacks_symbolized_by_parse(
         assert f"{got['file']}:{got['line']}" == pairs[-1], name
         inner = [f"{f} {loc}" for f, loc in zip(pairs[:-2:2], pairs[1:-2:2], strict=True)]
         assert got["inlined"] == inner, name
+
+
+def test_perf_callchains_symbolized_by_parse(
+    binaries: dict[str, tuple[Path, str]], tmp_path: Path
+) -> None:
+    """perf callchain entries name their DSO: kernel frames get addr2line's line, a
+    user-space frame of the same name does not (it did not run in the vmlinux)."""
+    _need("gcc")
+    binary, a2l = binaries["x86_64-o2"]
+    b = load(binary, use_cache=False)
+    funcs = dict(zip(b.tables.functions["name"], b.tables.functions["addr"], strict=True))
+    text = (
+        "fio  2211 [001]   620.000140:     250000 cpu-clock:ppp: \n"
+        f"\t       {funcs['f0_3'] + 0x10:x} f0_3+0x10 ([kernel.kallsyms])\n"
+        f"\t       {funcs['f1_2'] + 0x4:x} f1_2+0x4 ([kernel.kallsyms])\n"
+        "\t     3ff8a1c1000 f2_1+0x8 (/usr/lib64/libaio.so.1.0.1)\n"
+        "\n"
+    )
+    trace_file = tmp_path / "perf.txt"
+    trace_file.write_text(text)
+    out = tmp_path / "events.parquet"
+    result = CliRunner().invoke(
+        main, ["parse", str(trace_file), "--vmlinux", str(binary), "-o", str(out), "--no-cache"]
+    )
+    assert result.exit_code == 0, result.output
+    (src,) = pl.read_parquet(out).filter(pl.col("stack").list.len() > 0)["stack_src"].to_list()
+    assert len(src) == 3 and src[2] is None
+    want = _addr2line(a2l, binary, [funcs["f0_3"] + 0x10, funcs["f1_2"] + 0x4])
+    assert f"{src[0]['file']}:{src[0]['line']}" == want[funcs["f0_3"] + 0x10][-1]
+    assert f"{src[1]['file']}:{src[1]['line']}" == want[funcs["f1_2"] + 0x4][-1]

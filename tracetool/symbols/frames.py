@@ -116,6 +116,27 @@ def source() -> pl.Expr:
     ).cast(SOURCE)
 
 
+def kernel_frame(frame: pl.Expr) -> pl.Expr:
+    """A stack entry as a kernel log would print it, or null when it is not kernel code.
+    perf callchain entries carry their DSO and address (``func+0x2c ([kernel.kallsyms])
+    <95a1c4d3c>``): the kernel's become ``[<95a1c4d3c>] func+0x2c``, a module's
+    (``([nvme])``) ``func+0x88 [nvme]``, and user-space ones (a path) are dropped, since
+    a function of the same name in the vmlinux is not where they ran."""
+    dso = frame.str.extract(r"\(([^()]*)\)\s*(?:<[0-9a-fA-F]+>)?\s*$", 1)
+    raw = frame.str.extract(r"<([0-9a-fA-F]+)>\s*$", 1)
+    head = frame.str.extract(r"^\s*(\S+)", 1)
+    module = dso.str.extract(r"^\[([\w-]+)\]$", 1)
+    return (
+        pl.when(dso.is_null())
+        .then(frame)
+        .when(dso == "[kernel.kallsyms]")
+        .then(pl.when(raw.is_not_null()).then(pl.format("[<{}>] {}", raw, head)).otherwise(head))
+        .when(module.is_not_null() & (module != "unknown"))
+        .then(pl.format("{} [{}]", head, module))
+        .otherwise(pl.lit(None, pl.String))
+    )
+
+
 def symbolize_stacks(
     events: pl.DataFrame,
     t: Tables,
@@ -135,7 +156,7 @@ def symbolize_stacks(
         .explode("stack", "__i")
         .filter(pl.col("stack").is_not_null())
     )
-    frames = find(rows, "stack")
+    frames = find(rows.with_columns(stack=kernel_frame(pl.col("stack"))), "stack")
     placed, _ = addresses(frames, t, kaslr_offset)
     parts = [resolve(t, placed.filter(pl.col("addr").is_not_null()))]
     if resolve_module is not None:
