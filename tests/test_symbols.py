@@ -471,6 +471,11 @@ def test_timeline_and_export_locate_an_oops(
     trace = tracetool.parse(str(log), use_cache=False)
     trace, notes = symbolize_trace(trace, binary, use_cache=False)
     assert any("build-id" in n for n in notes)
+    assert not any("warning" in n for n in notes)  # the log is 6.0.0-tt, as the binary
+    other = tmp_path / "other.txt"
+    other.write_text(log.read_text().replace("6.0.0-tt", "6.1.0"))
+    _, notes = symbolize_trace(tracetool.parse(str(other), use_cache=False), binary)
+    assert any("kernel 6.1.0 but" in n and "6.0.0-tt" in n for n in notes), notes
     built = lanes.build(trace)
     (key,) = built.crashes["key"].to_list()
     assert f"source: {want}" in built.details[key]

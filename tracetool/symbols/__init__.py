@@ -272,6 +272,13 @@ def symbolize_trace(
     records = {**trace.records, "crashes": locate_guilty(done).lazy()}
     out = replace(trace, records=records)
     notes = [f"{vmlinux}: build-id {binary.build_id or 'none'}"]
+    built = binary.tables.release
+    seen = sorted(set(crashes["release"].drop_nulls().to_list())) if crashes.height else []
+    if built and any(r != built for r in seen):
+        notes.append(
+            f"warning: the reports come from kernel {', '.join(seen)} but {vmlinux} is "
+            f"{built}: lines may be wrong; give the log's own vmlinux"
+        )
     if not binary.tables.has_dwarf:
         notes.append(f"{vmlinux}: no DWARF (.debug_info): functions only, no source lines")
     if stacks:
