@@ -48,6 +48,7 @@ RPCIT_PID = 2
 FIRST_DEVICE_PID = 10
 CPU_TID = 1_000_000  # + cpu; irq threads at + 2 * CPU_TID
 LOSS_TID = 3_000_000
+TRACK_TID = 10_000  # CPU call tracks of the second, third... input
 FLUSH_TID = 4_000_000  # + device pid: a device's RPCIT instants
 TASK_TID = 10_000  # + task index, locks at + LOCK_TID
 LOCK_TID = 500_000
@@ -145,7 +146,15 @@ def export(
     if wanted:
         spans = spans.filter(pl.col("device").is_in(wanted) | (pl.col("kind") == "lock"))
         findings = findings.filter(pl.col("device").is_in(wanted))
-    spans = spans.with_columns(task=task_label())
+    # Two inputs may record the same calls (a trace and the ftrace dump in a kernel
+    # log): each input gets its own tracks, so the copies do not interleave.
+    names = spans.select(pl.col("file").unique().sort())["file"].to_list()
+    track = {f: i for i, f in enumerate(names)} if len(names) > 1 else {}
+    source = pl.format(" ({})", pl.col("file").str.split("/").list.last())
+    spans = spans.with_columns(
+        task=task_label() + (source if track else pl.lit("")),
+        track=pl.col("file").replace_strict(track, default=0, return_dtype=pl.Int64),
+    )
     events: list[dict[str, Any]] = []
     events += _meta("process_name", CPU_PID, "CPUs", sort=0)
     events += _meta("process_name", RPCIT_PID, "RPCIT", sort=1)
@@ -247,16 +256,27 @@ def export(
             *trace.table("crashes").select(pl.col("cpu").drop_nulls()).collect()["cpu"].to_list(),
         }
     )
-    for cpu in cpus:
-        events += _meta("thread_name", CPU_PID, f"CPU {cpu}", tid=CPU_TID + cpu, sort=2 * cpu)
+    short = {i: f.rsplit("/", 1)[-1] for f, i in track.items()}
+    lanes = {(cpu, 0) for cpu in cpus}
+    if not cpu_work.is_empty() and "track" in cpu_work.columns:
+        lanes |= set(cpu_work.select("cpu", "track").unique().iter_rows())
+    for cpu, t in sorted(lanes):
+        label = f"CPU {cpu}" + (
+            f" ({short[t]})" if t in short and "track" in cpu_work.columns else ""
+        )
+        events += _meta(
+            "thread_name", CPU_PID, label, tid=CPU_TID + cpu + TRACK_TID * t, sort=2 * cpu
+        )
     if not irqs.is_empty():
         for cpu in sorted(set(irqs["cpu"].to_list())):
             events += _meta(
                 "thread_name", CPU_PID, f"CPU {cpu} irq", tid=2 * CPU_TID + cpu, sort=2 * cpu + 1
             )
     if not cpu_work.is_empty():
+        lane = pl.col("track") * TRACK_TID if "track" in cpu_work.columns else pl.lit(0)
         work = nest(
-            cpu_work.with_columns(pid=pl.lit(CPU_PID), tid=CPU_TID + pl.col("cpu")), ["pid", "tid"]
+            cpu_work.with_columns(pid=pl.lit(CPU_PID), tid=CPU_TID + pl.col("cpu") + lane),
+            ["pid", "tid"],
         )
         events += _complete(
             work.with_columns(name="label", cat="kind"), ["cpu", "exact", "clipped"]
@@ -287,7 +307,7 @@ def export(
 
 def _cpu_calls(spans: pl.DataFrame) -> pl.DataFrame:
     calls = spans.filter(pl.col("cpu").is_not_null() & ~pl.col("kind").is_in(["lock", "crash"]))
-    return calls.select("cpu", "kind", "start_ts", "end_ts", "exact", label="func")
+    return calls.select("cpu", "track", "kind", "start_ts", "end_ts", "exact", label="func")
 
 
 def _crashes(trace: Trace, lo: int, hi: int) -> list[dict[str, Any]]:
