@@ -17,6 +17,11 @@ two; one with --smoke):
 
 Targets: native at least 2x faster than the pipe and no slower than report alone.
 Without trace-cmd only the native figures are printed.
+
+Figures (200.6 MB, 4.19 M events, 2 cores): before the worker processes, on an idle
+machine, native 9.83 s, report 9.59 s, pipe 13.60 s. With two workers, under a load
+average of 6-8 from other test runs: native 9.29 / 15.97 s, report 7.56 / 8.06 s, pipe
+23.94 / 13.60 s (two runs; the workers need both cores, so load hurts native most).
 """
 
 from __future__ import annotations
