@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import jsonschema
 import pytest
 import xmlschema
 from click.testing import CliRunner
-from conftest import SAMPLES
+from conftest import ROOT, SAMPLES
 
 from tracetool.cli import main
 
@@ -81,3 +83,46 @@ def test_the_junit_schema_rejects_what_ci_servers_do_not_read() -> None:
         good.replace(' classname="', ' klass="', 1),
     ):
         assert not JUNIT.is_valid(bad)
+
+
+def _multitool() -> Path:
+    where = Path(
+        os.environ.get("TRACETOOL_SARIF_MULTITOOL", ROOT / ".ci-tools" / "sarif-multitool")
+    )
+    tool = where / "package" / "Sarif.Multitool"
+    if not tool.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"{tool} is missing; .ci/run fetches it with npm pack")
+        pytest.skip("the SARIF Multitool is not unpacked (see .ci/run)")
+    return tool
+
+
+def test_sarif_passes_the_official_schema_and_validator(tmp_path: Path) -> None:
+    """The SARIF of check and triage against the OASIS 2.1.0 schema as the SARIF SDK
+    ships it, and through the SDK's own validator (its errors: none)."""
+    tool = _multitool()
+    official = json.loads((tool.parent / "sarif-2.1.0.json").read_text())
+    logs = tmp_path / "ci"
+    logs.mkdir()
+    (logs / "race log.txt").write_bytes(RACE_LOG.read_bytes())  # a space: encoded in URIs
+    docs = {
+        "check.sarif": _run("check", str(RACE), str(RACE_LOG), "--format", "sarif", "--no-cache"),
+        "check-abs.sarif": _run("check", str(RACE.resolve()), "--format", "sarif", "--no-cache"),
+        "triage.sarif": _run("triage", str(logs), "--format", "sarif"),
+    }
+    for name, text in docs.items():
+        jsonschema.validate(json.loads(text), official)
+        path = tmp_path / name
+        path.write_text(text)
+        out = tmp_path / (name + ".validation")
+        done = subprocess.run(
+            [str(tool), "validate", str(path), "--output", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        results = json.loads(out.read_text())["runs"][0].get("results", [])
+        errors = [r for r in results if r.get("level", "warning") == "error"]
+        assert not errors, [r["message"] for r in errors]

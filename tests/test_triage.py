@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import urllib.parse
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -168,7 +169,9 @@ def test_sarif_history_and_trend(logs: Path, tmp_path: Path) -> None:
         assert rules[res["ruleIndex"]]["id"] == res["ruleId"]
         (loc,) = res["locations"]
         assert loc["physicalLocation"]["region"]["startLine"] >= 1
-        assert Path(loc["physicalLocation"]["artifactLocation"]["uri"]).is_file()
+        uri = loc["physicalLocation"]["artifactLocation"]["uri"]
+        assert uri.startswith("file:///")  # the logs were given as absolute paths
+        assert Path(urllib.parse.unquote(uri.removeprefix("file://"))).is_file()
         assert res["level"] == "error"  # no known issues given: everything is new
     runner.invoke(main, ["triage", str(logs / "run2-new.txt"), "--history", str(history)])
     parts = sorted(history.glob("date=*/*.parquet"))

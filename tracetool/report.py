@@ -134,11 +134,22 @@ def junit(result: CheckResult) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
+def artifact_uri(path: str) -> str:
+    """A file path as SARIF wants it: an absolute path as a ``file:`` URI, a relative one
+    as a relative reference with forward slashes, percent-encoded (SARIF 3.4.3)."""
+    from pathlib import Path, PurePosixPath
+    from urllib.parse import quote
+
+    if Path(path).is_absolute():
+        return Path(path).as_uri()
+    return quote(str(PurePosixPath(*Path(path).parts)), safe="/")
+
+
 def _location(where: str, index: int | None = None) -> dict[str, Any]:
     path, _, line = where.rpartition(":")
     loc: dict[str, Any] = {
         "physicalLocation": {
-            "artifactLocation": {"uri": path},
+            "artifactLocation": {"uri": artifact_uri(path)},
             "region": {"startLine": int(line)},
         }
     }

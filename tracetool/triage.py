@@ -411,7 +411,7 @@ def sarif(reports: pl.DataFrame, groups: pl.DataFrame) -> dict[str, Any]:
     """SARIF 2.1.0: a rule per group (its signature), a result per report located at
     the report's first line; new groups and regressions are errors, known ones notes."""
     from tracetool import __version__
-    from tracetool.report import SARIF_SCHEMA
+    from tracetool.report import SARIF_SCHEMA, artifact_uri
 
     index = {sig: i for i, sig in enumerate(groups["signature"])}
     cls = dict(zip(groups["signature"], groups["class"], strict=True))
@@ -435,7 +435,7 @@ def sarif(reports: pl.DataFrame, groups: pl.DataFrame) -> dict[str, Any]:
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": r["log"]},
+                        "artifactLocation": {"uri": artifact_uri(r["log"])},
                         "region": {"startLine": max(1, int(r["line"] or 1))},
                     }
                 }
