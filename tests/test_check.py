@@ -293,3 +293,35 @@ def test_crash_in_a_log_beside_the_trace(tmp_path: Path) -> None:
     # by kmcheck-41 at 531.000117 falls inside it.
     assert found["status"].to_list() == ["finding"]
     assert any(e.endswith("dmesg.txt:16") for e in found["evidence"][0])
+
+
+GRAPH_LOCKS = """\
+# tracer: function_graph
+#
+#     TIME        CPU  TASK/PID         DURATION                  FUNCTION CALLS
+#      |          |     |    |           |   |                     |   |   |   |
+  530.000001 |   0)  qemu-sy-5082  |   0.500 us    |  mutex_lock();
+  530.000002 |   0)  qemu-sy-5082  |               |  s390_iommu_attach_device() {
+  530.000010 |   3)   kmcheck-41   |   0.500 us    |  mutex_lock();
+  530.000011 |   3)   kmcheck-41   |               |  s390_iommu_release_device() {
+  530.000040 |   3)   kmcheck-41   | + 29.000 us   |  }
+  530.000041 |   3)   kmcheck-41   |   0.500 us    |  mutex_unlock();
+  530.000050 |   0)  qemu-sy-5082  | + 48.000 us   |  }
+  530.000051 |   0)  qemu-sy-5082  |   0.500 us    |  mutex_unlock();
+"""
+
+
+def test_function_graph_mutexes_are_holds_of_an_unidentified_lock() -> None:
+    """function_graph shows mutex_lock()/mutex_unlock() but not which mutex: the holds
+    are "mutex@?" and pair as they nest; an overlap where both sides hold such a mutex
+    may be serialized by it, so it is inconclusive, never a proven race."""
+    trace = tracetool.parse_text(GRAPH_LOCKS, name="graph.txt")
+    spans = tracetool.timeline(trace.events).spans.collect()
+    holds = spans.filter(pl.col("kind") == "lock")
+    assert holds["lock"].to_list() == ["mutex@?", "mutex@?"]
+    release = spans.filter(pl.col("kind") == "release").row(0, named=True)
+    assert "mutex@?" in release["lockset"]
+    found = tracetool.check(trace).collect()
+    race = found.filter(pl.col("rule") == "release-overlaps-attach")
+    assert race.height == 1 and race["status"][0] == "inconclusive"
+    assert "both held a mutex the trace does not identify" in race["message"][0]

@@ -26,7 +26,7 @@ from tracetool.finding_text import note as _note
 from tracetool.finding_text import side as _side
 from tracetool.finding_text import sorted_evidence
 from tracetool.finding_text import who as _who
-from tracetool.kernel import EraChoice
+from tracetool.kernel import UNKNOWN_LOCK, EraChoice
 from tracetool.mappings import ranges as _ranges
 from tracetool.render import duration_text
 from tracetool.rules import Rule, select
@@ -148,7 +148,20 @@ def _overlap(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
     # rechunk: string kernels on a filtered horizontal concat of differently chunked
     # frames can index past a chunk in polars 2.1
     pairs = pl.concat([side_a.collect(), side_b.collect()], how="horizontal").rechunk().lazy()
-    pairs = pairs.filter(pl.col("a_lockset").list.set_intersection("b_lockset").list.len() == 0)
+
+    # A lock the trace does not identify ("mutex@?": function_graph shows the call, not
+    # its argument) is never a proven common lock; when both sides hold one of the same
+    # kind, the overlap may be serialized by it, so it is only inconclusive.
+    def named(col: str) -> pl.Expr:
+        return pl.col(col).list.eval(pl.element().filter(~pl.element().str.ends_with(UNKNOWN_LOCK)))
+
+    def unnamed(col: str) -> pl.Expr:
+        return pl.col(col).list.eval(pl.element().filter(pl.element().str.ends_with(UNKNOWN_LOCK)))
+
+    pairs = pairs.filter(
+        named("a_lockset").list.set_intersection(named("b_lockset")).list.len() == 0
+    )
+    maybe = unnamed("a_lockset").list.set_intersection(unnamed("b_lockset")).list.len() > 0
     # Both filters may match one span pair the other way round: keep one.
     pairs = pairs.with_columns(
         lo=pl.min_horizontal("a_sid", "b_sid"), hi=pl.max_horizontal("a_sid", "b_sid")
@@ -158,7 +171,7 @@ def _overlap(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
     # Certain when the later start lies before the earlier span's traced end.
     a_first = pl.col("a_start_ts") <= pl.col("b_start_ts")
     earlier_exact = pl.when(a_first).then("a_exact").otherwise("b_exact")
-    certain = earlier_exact | (pl.col("a_start_ts") == pl.col("b_start_ts"))
+    certain = (earlier_exact | (pl.col("a_start_ts") == pl.col("b_start_ts"))) & ~maybe
     inside = (pl.col("a_start_ts") >= pl.col("b_start_ts")) & (
         pl.col("a_end_ts") <= pl.col("b_end_ts")
     )
@@ -169,7 +182,15 @@ def _overlap(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
         .otherwise(pl.concat_str(pl.lit("overlapped "), _who("b_"), pl.lit(" for "), overlap))
     )
     untraced = (
-        pl.when(~pl.col("a_exact"))
+        pl.when(maybe)
+        .then(
+            pl.format(
+                "; both held a {} the trace does not identify (no lock address traced): "
+                "it may be the same one",
+                unnamed("a_lockset").list.first().str.replace(r"@\?$", ""),
+            )
+        )
+        .when(~pl.col("a_exact"))
         .then(pl.format("; the return of {} was not traced", "a_func"))
         .when(~pl.col("b_exact"))
         .then(pl.format("; the return of {} was not traced", "b_func"))

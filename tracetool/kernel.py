@@ -221,6 +221,16 @@ LOCK_RELEASE = (
     "up_write",
 )
 
+# The kind of lock each function takes or drops: a trace that shows the calls but not
+# their argument (function_graph) still tells a mutex from a spinlock.
+LOCK_FAMILY: dict[str, str] = {
+    **{f: "mutex" for f in (*LOCK_ACQUIRE[:4], "mutex_unlock")},
+    **{f: "spinlock" for f in (*LOCK_ACQUIRE[4:8], *LOCK_RELEASE[1:5])},
+    **{f: "rwsem" for f in ("down_read", "down_write", "up_read", "up_write")},
+}
+# A hold whose lock the trace does not identify is named "<family>@?".
+UNKNOWN_LOCK = "@?"
+
 GROUP_MUTEX = "group->mutex"
 DMA_DOMAIN_LOCK = "zdev->dma_domain_lock"
 

@@ -265,7 +265,7 @@ def _locks(spans: pl.DataFrame, task_rows: pl.DataFrame, calls: pl.DataFrame) ->
         .explode("lockset")
         .drop_nulls("lockset")
         .filter(
-            ~pl.col("lockset").str.starts_with("lock@") & ~pl.col("lockset").is_in(traced_names)
+            ~pl.col("lockset").str.contains("@") & ~pl.col("lockset").is_in(traced_names)
         )
     )
     if not calls.is_empty() and not implicit.is_empty():

@@ -226,7 +226,7 @@ def export(
         calls.filter(pl.col("depth") == 0)
         .explode("lockset")
         .drop_nulls("lockset")
-        .filter(~pl.col("lockset").str.starts_with("lock@"))
+        .filter(~pl.col("lockset").str.contains("@"))
         .select(
             "device",
             "task",

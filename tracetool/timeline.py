@@ -31,9 +31,11 @@ from tracetool.devices import PCI_NAME, attribute, hex_str, in_task, keys, where
 from tracetool.events import KV
 from tracetool.kernel import (
     LOCK_ACQUIRE,
+    LOCK_FAMILY,
     LOCK_RELEASE,
     SPAN_KINDS,
     SYMBOL_ERAS,
+    UNKNOWN_LOCK,
     EraChoice,
     implicit_locks,
     infer_era,
@@ -336,16 +338,34 @@ def _bound_ends(rows: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
 
 def _lock_holds(rows: pl.LazyFrame) -> pl.LazyFrame:
     """Traced holds: an acquire's return (or entry) to the next release of the same lock
-    by the same task."""
+    by the same task. Where the trace shows the calls but not the lock (function_graph
+    prints no arguments), the lock is named by its family (``mutex@?``) and acquires and
+    releases of that family pair up as they nest (last taken, first released)."""
     is_acq = pl.col("func").is_in(LOCK_ACQUIRE)
-    locks = (
-        rows.filter((is_acq | pl.col("func").is_in(LOCK_RELEASE)) & pl.col("lock").is_not_null())
-        .with_columns(
-            acq=is_acq, at=pl.when(is_acq & pl.col("exact")).then("end_ts").otherwise("start_ts")
-        )
-        .sort("file", "task", "lock", "start_line")
+    known = pl.col("lock").is_not_null()
+    family = pl.col("func").replace_strict(LOCK_FAMILY, default=None)
+    key = (
+        pl.when(known)
+        .then(pl.format("lock@{}", hex_str(pl.col("lock"))))
+        .otherwise(pl.format("{}{}", family, pl.lit(UNKNOWN_LOCK)))
     )
-    grp = ["file", "task", "lock"]
+    locks = (
+        rows.filter(is_acq | pl.col("func").is_in(LOCK_RELEASE))
+        .with_columns(
+            acq=is_acq,
+            at=pl.when(is_acq & pl.col("exact")).then("end_ts").otherwise("start_ts"),
+            key=key,
+            known=known,
+        )
+        .sort("file", "task", "key", "start_line")
+    )
+    sign = pl.when("acq").then(1).otherwise(-1)
+    depth = sign.cum_sum().over("file", "task", "key")
+    # Identified locks pair with the next release of the same lock; unidentified ones
+    # by nesting level (an acquire at level n with the release that leaves level n).
+    level = pl.when("known").then(0).when("acq").then(depth).otherwise(depth + 1)
+    locks = locks.with_columns(level=level)
+    grp = ["file", "task", "key", "level"]
     nxt_rel = (~pl.col("acq")).shift(-1).over(grp).fill_null(False)
     last_ts = rows.group_by("file").agg(f_last=pl.col("end_ts").max())
     return (
@@ -365,11 +385,11 @@ def _lock_holds(rows: pl.LazyFrame) -> pl.LazyFrame:
             "cpu",
             "func",
             start_ts="at",
-            end_ts=pl.when("paired").then("r_at").otherwise("f_last"),
+            end_ts=pl.max_horizontal("at", pl.when("paired").then("r_at").otherwise("f_last")),
             exact=pl.col("paired") & pl.col("exact"),
             start_line="start_line",
             end_line=pl.when("paired").then("r_line"),
-            lock=pl.format("lock@{}", hex_str(pl.col("lock"))),
+            lock="key",
             evidence=pl.concat_list(
                 where("file", "start_line"), where("file", "r_line")
             ).list.drop_nulls(),
