@@ -39,6 +39,11 @@ KIND_COLOURS = {
     "domain_attached": "#4393c3",
     "domain_detached": "#80cdc1",
     "call": "#878787",
+    "dma_map": "#66a61e",
+    "dma_unmap": "#a6761d",
+    "flush": "#1f78b4",
+    "iommu_map": "#b2df8a",
+    "iommu_unmap": "#fdbf6f",
     "lock": "#252525",
     "lock_implicit": "#bdbdbd",  # lighter than a traced hold: the era holds it
     "mapping": "#a6dba0",
