@@ -338,13 +338,17 @@ def flatten_args(events: pl.DataFrame) -> pl.DataFrame:
 
 
 def scan_events(pattern: str | list[str]) -> pl.LazyFrame:
-    """Stored event parts (see ``flatten_args``) as the ``events`` frame, ``args`` and all."""
+    """Stored event parts (see ``flatten_args``) as the ``events`` frame, ``args`` and all.
+
+    A part may leave out columns that are null in all its rows (the trace.dat reader
+    does): they read back as nulls, so a query neither writes nor decodes them."""
     from tracetool.catalogue import args_struct
 
     schema = events_schema(args_struct())
     args = schema["args"]
     assert isinstance(args, pl.Struct)
-    return pl.scan_parquet(pattern).select(
+    stored = flatten_args(pl.DataFrame(schema=schema)).schema
+    return pl.scan_parquet(pattern, schema=stored, missing_columns="insert").select(
         *(pl.col(name) for name in base_columns()),
         args=pl.struct([pl.col(f"args.{f.name}").alias(f.name) for f in args.fields]),
         stack=pl.col("stack"),

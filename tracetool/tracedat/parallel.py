@@ -47,7 +47,13 @@ def _warm() -> None:
 
 
 def _write(chunk: Chunk, out: Path) -> Chunk:
-    flatten_args(chunk.events).write_parquet(out, compression="lz4")
+    """The chunk's events as a part, without its all-null columns (most ``args``
+    fields): ``scan_events`` reads those back as nulls, so neither the write nor a
+    later query spends time on them."""
+    flat = flatten_args(chunk.events)
+    if flat.height:
+        flat = flat.select(c for c in flat.iter_columns() if c.null_count() < flat.height)
+    flat.write_parquet(out, compression="lz4")
     chunk.events = pl.DataFrame()  # written: not sent back
     return chunk
 
