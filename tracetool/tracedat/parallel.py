@@ -14,6 +14,7 @@ process, where starting workers would cost more than it saves.
 
 from __future__ import annotations
 
+import os
 import pickle
 import queue
 import subprocess
@@ -64,7 +65,7 @@ def _part(shm_name: str, size: int, ctx: Context, rows: Rows, lo: int, out: Path
     resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
     try:
         big = np.ndarray((size,), np.uint8, buffer=shm.buf)
-        chunk = build(ctx, big, rows, lo)
+        chunk = build(ctx, big, rows, lo, threads=1)
         del big
     finally:
         shm.close()
@@ -78,8 +79,11 @@ class Pool:
 
     def __init__(self, processes: int) -> None:
         cmd = [sys.executable, "-m", "tracetool.tracedat.worker"]
+        # One thread each: the processes already keep every core busy, and polars'
+        # own threads in each would only contend with the other workers.
+        env = {**os.environ, "POLARS_MAX_THREADS": "1"}
         self.procs = [
-            subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
             for _ in range(processes)
         ]
 
