@@ -18,10 +18,35 @@ I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
 
 
+def _words(buf: U8, at: I64, size: int, big: bool) -> npt.NDArray[np.unsignedinteger] | None:
+    """Unsigned ``size``-byte words at ``at`` by one gather from a word view of ``buf``,
+    when every offset is in range and has the same alignment (record payloads start on
+    4-byte boundaries, so a field's offsets do); else None."""
+    item = min(size, 4)
+    if not len(at) or int(at.min()) < 0 or int(at.max()) + size > len(buf):
+        return None
+    r = int(at[0]) % item
+    if item > 1 and bool(((at & (item - 1)) != r).any()):
+        return None
+    order = ">" if big else "<"
+    words = buf[r : r + (len(buf) - r) // item * item].view(f"{order}u{item}")
+    i = (at - r) // item
+    if size <= 4:
+        return words[i]
+    a, b = words[i].astype(np.uint64), words[i + 1].astype(np.uint64)
+    hi, lo = (a, b) if big else (b, a)
+    return (hi << np.uint64(32)) | lo
+
+
 def read_int(buf: U8, at: I64, size: int, signed: bool, big: bool) -> I64:
     """Integers of ``size`` bytes at byte offsets ``at``, sign-extended when signed."""
     if size not in (1, 2, 4, 8):
         size = min((s for s in (1, 2, 4, 8) if s >= size), default=8)
+    words = _words(buf, at, size, big)
+    if words is not None:
+        if size == 8:
+            return words.view(np.int64)
+        return (words.view(words.dtype.str.replace("u", "i")) if signed else words).astype(np.int64)
     idx = at[:, None] + np.arange(size)
     if len(at) and (int(at.min()) < 0 or int(at.max()) + size > len(buf)):
         idx = np.clip(idx, 0, max(len(buf) - 1, 0))

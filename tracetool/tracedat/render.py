@@ -11,7 +11,7 @@ reproduced in ``PLUGINS``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,8 +30,8 @@ class Env:
     """The columns of one event's records."""
 
     n: int
-    ints: dict[str, I64]
-    strs: dict[str, pl.Series]
+    ints: Mapping[str, I64]
+    strs: Mapping[str, pl.Series]
     raw: Callable[[str], list[bytes]]
     symbols: Symbols
     unsigned: set[str] = field(default_factory=set)

@@ -11,9 +11,12 @@ so ``reader`` builds them one after another or in worker processes (``parallel``
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import pairwise
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +38,7 @@ ARGS_MISMATCH = (
 )
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
+V = TypeVar("V")
 
 
 @dataclass
@@ -211,15 +215,34 @@ def _comms(pids: I64, cmdlines: dict[int, str]) -> pl.Series:
     )
 
 
+class _Lazy(Mapping[str, V]):
+    """Field columns read on first use: an event's text and args need few of its fields."""
+
+    def __init__(self, readers: dict[str, Callable[[], V]]) -> None:
+        self._readers = readers
+        self._read: dict[str, V] = {}
+
+    def __getitem__(self, name: str) -> V:
+        if name not in self._read:
+            self._read[name] = self._readers[name]()
+        return self._read[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._readers)
+
+    def __len__(self) -> int:
+        return len(self._readers)
+
+
 def _env(fmt: EventFormat, big: U8, at: I64, end: I64, ctx: Context) -> Env:
-    ints: dict[str, I64] = {}
-    strs: dict[str, pl.Series] = {}
+    ints: dict[str, Callable[[], I64]] = {}
+    strs: dict[str, Callable[[], pl.Series]] = {}
     unsigned: set[str] = set()
     for f in [*fmt.common, *fmt.fields]:
         if f.is_string:
-            strs[f.name] = read_string(big, at, end, f, ctx.big_endian)
+            strs[f.name] = partial(read_string, big, at, end, f, ctx.big_endian)
         elif f.array is None and not f.dynamic and f.size in (1, 2, 4, 8):
-            ints[f.name] = read_int(big, at + f.offset, f.size, f.signed, ctx.big_endian)
+            ints[f.name] = partial(read_int, big, at + f.offset, f.size, f.signed, ctx.big_endian)
             if not f.signed:
                 unsigned.add(f.name)
 
@@ -229,7 +252,7 @@ def _env(fmt: EventFormat, big: U8, at: I64, end: I64, ctx: Context) -> Env:
             raise FmtError(f"no field {field_name!r}")
         return read_bytes(big, at, end, f, ctx.big_endian)
 
-    return Env(len(at), ints, strs, raw, ctx.symbols, unsigned, ctx.long_size)
+    return Env(len(at), _Lazy(ints), _Lazy(strs), raw, ctx.symbols, unsigned, ctx.long_size)
 
 
 def _render(fmt: EventFormat, env: Env, long_size: int) -> tuple[pl.Series, str]:
