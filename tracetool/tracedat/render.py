@@ -112,11 +112,13 @@ def _cast_bits(ctype: str, long_size: int) -> tuple[int, bool] | None:
 
 def hex_strings(v: I64, upper: bool = False) -> pl.Series:
     """Unsigned hex of each value, no leading zeros ("0" for zero)."""
-    u = v.view(np.uint64)
-    shifts = np.arange(60, -1, -4, dtype=np.uint64)
-    nib = ((u[:, None] >> shifts) & np.uint64(15)).astype(np.intp)
+    # Most significant byte first, each byte to its two nibbles: byte-sized work only.
+    octets = v.astype(">u8").view(np.uint8).reshape(-1, 8)
+    nib = np.empty((len(v), 16), np.uint8)
+    nib[:, 0::2] = octets >> 4
+    nib[:, 1::2] = octets & 15
     chars = (_HEX_UP if upper else _HEX)[nib]
-    s = pl.Series(np.ascontiguousarray(chars).view("S16").reshape(-1)).cast(pl.String)
+    s = pl.Series(chars.view("S16").reshape(-1)).cast(pl.String)
     s = s.str.strip_chars_start("0")
     return pl.select(pl.when(s == "").then(pl.lit("0")).otherwise(s)).to_series()
 
