@@ -3,7 +3,8 @@
 For these events the values are exactly what ``parsers/*.toml``'s patterns extract from
 the text trace-cmd prints (the tests compare both ways), without running the regexes:
 ``sched_switch`` (trace-cmd's plugin prints the state letters), the ``sched_wakeup``
-family and the IRQ handler events. Every other event goes through
+family, the IRQ handler events and the block_rq class (from the text of each print fmt
+conversion, without matching the whole line). Every other event goes through
 ``tracetool.ftrace.extract_args`` on its rendered text.
 """
 
@@ -16,7 +17,8 @@ import polars as pl
 
 from tracetool.tracedat.render import Env, _per_value, _state
 
-Direct = Callable[[Env], dict[str, pl.Series]]
+# The args columns, or None when these records must go through the patterns.
+Direct = Callable[[Env], dict[str, pl.Series] | None]
 
 
 def _sched_switch(env: Env) -> dict[str, pl.Series]:
@@ -52,6 +54,47 @@ def _irq_exit(env: Env) -> dict[str, pl.Series]:
     }
 
 
+def _block(last: str, with_bytes: bool) -> Direct:
+    """The block_rq class: each pattern group is one conversion of the print fmt, so the
+    args are the conversions' text (``Env.converted``), typed as the patterns type them.
+    Only when every record's text splits unambiguously (rwbs without blanks, cmd without
+    ")", a plain ioprio class, rq_comm on one line) do the groups equal the conversions;
+    otherwise the records go through the patterns, which decide what matches."""
+    names = ["dev_major", "dev_minor", "rwbs", *(["bytes"] if with_bytes else [])]
+    names += ["cmd", "sector", "nr_sector", "ioprio_class", "ioprio_hint", "ioprio_level", last]
+    ints = {"dev_major", "dev_minor", "ioprio_hint", "ioprio_level", "error"}
+    u64 = {"bytes", "sector", "nr_sector"}
+
+    def read(env: Env) -> dict[str, pl.Series] | None:
+        if env.converted is None or len(env.converted) != len(names):
+            return None
+        text = dict(zip(names, env.converted, strict=True))
+        plain = (
+            text["rwbs"].str.contains(r"^\S+$").all()
+            and not text["cmd"].str.contains(")", literal=True).any()
+            and text["ioprio_class"].str.contains(r"^[a-z0-9x]+$").all()
+            and not (last == "rq_comm" and text[last].str.contains("\n", literal=True).any())
+        )
+        if not plain:
+            return None
+        out = {}
+        for name, value in text.items():
+            if name in ints or name in u64:
+                dtype = pl.Int64 if name in ints else pl.UInt64
+                value = value.str.to_integer(strict=False, dtype=dtype)
+                if value.null_count():
+                    return None
+            out[name] = value
+        return out
+
+    return read
+
+
+_BLOCK_RQ = '"%d,%d %s %u (%s) %llu + %u %s,%u,%u [%s]"'
+_BLOCK_DONE = '"%d,%d %s (%s) %llu + %u %s,%u,%u [%d]"'
+_BLOCK_FIELDS = ("dev", "sector", "nr_sector", "ioprio", "rwbs", "cmd")
+
+
 # (system, event): (fields the layout must have, the reader, the print fmt it assumes)
 DIRECT: dict[tuple[str, str], tuple[tuple[str, ...], Direct, str]] = {
     ("sched", "sched_switch"): (
@@ -72,6 +115,14 @@ DIRECT: dict[tuple[str, str], tuple[tuple[str, ...], Direct, str]] = {
         _irq_exit,
         '"irq=%d ret=%s", REC->irq, REC->ret ? "handled" : "unhandled"',
     ),
+    **{
+        ("block", name): (_BLOCK_FIELDS, _block("rq_comm", True), _BLOCK_RQ)
+        for name in ("block_rq_issue", "block_rq_insert", "block_io_start", "block_io_done")
+    },
+    **{
+        ("block", name): (_BLOCK_FIELDS, _block("error", False), _BLOCK_DONE)
+        for name in ("block_rq_complete", "block_rq_error")
+    },
 }
 
 

@@ -36,6 +36,8 @@ class Env:
     symbols: Symbols
     unsigned: set[str] = field(default_factory=set)
     long_size: int = 8
+    # Each conversion's text, in print fmt order, once ``Renderer.render`` has run.
+    converted: list[pl.Series] | None = None
 
 
 @dataclass
@@ -165,6 +167,7 @@ class Renderer:
                 raise FmtError(f"{self.fmt.name}: more conversions than arguments")
             value = self.eval(args.pop(0), env)
             pieces.append(self.convert(part, width, prec, value, env))
+        env.converted = [p for p in pieces if not isinstance(p, str)]
         if not pieces:
             return pl.repeat("", env.n, dtype=pl.String, eager=True)
         exprs = [pl.lit(p, dtype=pl.String) if isinstance(p, str) else pl.lit(p) for p in pieces]

@@ -116,8 +116,9 @@ def build(ctx: Context, big: U8, rows: Rows, lo: int, threads: int = THREADS) ->
         direct = None
         if not trouble and not probe:
             direct = direct_for(fmt.system, fmt.name, set(fmt.by_name), fmt.print_fmt)
-        if direct is not None:
-            columns.update(direct(env))
+        got = direct(env) if direct is not None else None
+        if got is not None:
+            columns.update(got)
             return _Piece(idx, fmt.name, columns, False)
         return _Piece(idx, fmt.name, columns, probe or fmt.name in _declared())
 
