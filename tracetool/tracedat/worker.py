@@ -7,6 +7,7 @@ program (not by ``multiprocessing``), so the caller's main module is never re-im
 
 from __future__ import annotations
 
+import os
 import pickle
 import sys
 import traceback
@@ -20,7 +21,11 @@ def serve() -> None:
         try:
             name, args = pickle.load(tasks)
         except EOFError:
-            return
+            # Every reply is flushed and every part written and closed: skip the
+            # interpreter's teardown (freeing the chunk buffers, polars' pools), which
+            # the parent would otherwise wait for.
+            results.flush()
+            os._exit(0)
         try:
             reply: tuple[bool, object] = (True, getattr(parallel, name)(*args))
         except Exception:  # sent back to the parent, which raises it
