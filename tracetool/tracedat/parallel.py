@@ -5,15 +5,17 @@ rendering and args of the merged records (``rows.build``, most of the time) then
 chunk of records at a time in a pool of processes, each writing its chunk as one
 ``events-NNNNNN.parquet`` part, so parts in name order are the events in time order. The
 workers are programs of their own (``worker``), not ``multiprocessing`` children, so the
-caller's main module is not re-imported and polars' threads are never forked. The CPU
-data goes to the workers once, through shared memory; only a chunk's offsets, times
-and CPUs are sent with it, and only its diagnostics come back. Memory stays bounded: a
-worker holds one chunk at a time. Small files (under ``PARALLEL_BYTES``) are built in this
-process, where starting workers would cost more than it saves.
+caller's main module is not re-imported and polars' threads are never forked. The
+workers map an uncompressed file themselves; decompressed CPU data goes to them once,
+through shared memory. Only a chunk's offsets, times and CPUs are sent with it, and only
+its diagnostics come back. Memory stays bounded: a worker holds one chunk at a time.
+Small files (under ``PARALLEL_BYTES``) are built in this process, where starting workers
+would cost more than it saves.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import pickle
 import queue
@@ -57,6 +59,15 @@ def _write(chunk: Chunk, out: Path) -> Chunk:
     flat.write_parquet(out, compression="lz4")
     chunk.events = pl.DataFrame()  # written: not sent back
     return chunk
+
+
+def _part_of_file(path: Path, ctx: Context, rows: Rows, lo: int, out: Path) -> Chunk:
+    """A chunk whose ``rows.at`` are offsets in the (uncompressed) file, mapped here."""
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        big = np.frombuffer(data, np.uint8)
+        chunk = build(ctx, big, rows, lo, threads=1)
+        del big
+    return _write(chunk, out)
 
 
 def _part(shm_name: str, size: int, ctx: Context, rows: Rows, lo: int, out: Path) -> Chunk:
@@ -159,6 +170,16 @@ def read_parts(
         ranges = plan.ranges(chunk_rows)
         if len(ranges) < 2:
             return _serial(plan, sink, chunk_rows)
+        tasks: list[tuple[Any, ...]]
+        if plan.whole is not None and isinstance(data, mmap.mmap):
+            # Nothing compressed: the workers map the file themselves, nothing is copied.
+            tasks = [
+                (path, plan.ctx, plan.rows.slice(lo, hi), lo, sink / part_name(i))
+                for i, (lo, hi) in enumerate(ranges)
+            ]
+            chunks: list[Chunk] = pool.map("_part_of_file", tasks)
+            diagnostics, info = finish(plan, chunks)
+            return diagnostics, plan.losses, info
         size = sum(len(b) for b in plan.bufs)
         shm = shared_memory.SharedMemory(create=True, size=max(size, 1))
         try:
@@ -172,7 +193,7 @@ def read_parts(
                 (shm.name, size, plan.ctx, plan.rows.slice(lo, hi), lo, sink / part_name(i))
                 for i, (lo, hi) in enumerate(ranges)
             ]
-            chunks: list[Chunk] = pool.map("_part", tasks)
+            chunks = pool.map("_part", tasks)
         finally:
             shm.close()
             shm.unlink()

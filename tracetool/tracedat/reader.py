@@ -94,8 +94,14 @@ class Plan:
     rows: Rows
     problems: list[tuple[str, str]]
     losses: pl.DataFrame
+    # No buffer compressed: the whole file, and ``rows.at`` are offsets in it.
+    whole: np.ndarray | None = None
 
     def big(self) -> np.ndarray:
+        """The bytes ``rows.at`` points into: the file itself when nothing is
+        compressed (no copy), else every CPU's data concatenated."""
+        if self.whole is not None:
+            return self.whole
         return np.concatenate(self.bufs) if self.bufs else np.zeros(0, np.uint8)
 
     def ranges(self, chunk_rows: int) -> list[tuple[int, int]]:
@@ -150,6 +156,7 @@ def prepare(data: bytes | mmap.mmap | memoryview, name: str) -> Plan:
 
     bufs, ts_l, at_l, len_l, cpu_l = [], [], [], [], []
     base = 0
+    in_file = not any(b.compressed for b, _ in jobs)
     losses_raw: list[tuple[int, int, int, int, int]] = []  # buffer, cpu, seq of next event, count
     for k, ((buffer, cpu), (buf, rec)) in enumerate(zip(jobs, walked, strict=True)):
         where = f"CPU {cpu.cpu}" + (f" of instance {buffer.name}" if buffer.name else "")
@@ -162,7 +169,7 @@ def prepare(data: bytes | mmap.mmap | memoryview, name: str) -> Plan:
             problems.append(("pages", f"{where}, {loc}: {what}"))
         bufs.append(buf)
         ts_l.append(rec.ts)
-        at_l.append(rec.start + base)
+        at_l.append(rec.start + (cpu.offset if in_file else base))
         len_l.append(rec.length)
         cpu_l.append(np.full(len(rec.ts), cpu.cpu, np.int32))
         for page, count in zip(rec.missed_page.tolist(), rec.missed_count.tolist(), strict=True):
@@ -193,7 +200,8 @@ def prepare(data: bytes | mmap.mmap | memoryview, name: str) -> Plan:
     )
     starts = np.cumsum([0] + [len(r.ts) for _, r in walked])
     losses = _losses(losses_raw, starts, ordinal, rows.ts, name)
-    return Plan(td, ctx, bufs, rows, problems, losses)
+    whole = np.frombuffer(data, np.uint8) if in_file else None
+    return Plan(td, ctx, bufs, rows, problems, losses, whole)
 
 
 def finish(plan: Plan, chunks: list[Chunk]) -> tuple[pl.DataFrame, InputInfo]:
