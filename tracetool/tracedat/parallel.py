@@ -91,8 +91,18 @@ class Pool:
     def __init__(self, processes: int) -> None:
         cmd = [sys.executable, "-m", "tracetool.tracedat.worker"]
         # One thread each: the processes already keep every core busy, and polars'
-        # own threads in each would only contend with the other workers.
-        env = {**os.environ, "POLARS_MAX_THREADS": "1"}
+        # own threads in each would only contend with the other workers. Every chunk
+        # allocates the same big arrays again: glibc (numpy) and jemalloc (polars) keep
+        # freed memory for reuse instead of returning it to the kernel, whose fresh
+        # pages (faulted in, zeroed) cost ~10% of a worker's time.
+        env = {
+            **os.environ,
+            "POLARS_MAX_THREADS": "1",
+            "MALLOC_MMAP_THRESHOLD_": str(1 << 30),
+            "MALLOC_TRIM_THRESHOLD_": str(1 << 31),
+            "MALLOC_TOP_PAD_": str(64 << 20),
+            "_RJEM_MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1",
+        }
         self.procs = [
             subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
             for _ in range(processes)
