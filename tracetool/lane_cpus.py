@@ -210,8 +210,10 @@ def _context(events: pl.LazyFrame, crash: dict[str, Any], n: int) -> list[str]:
 
 
 def crash_marks(
-    trace: Trace, spans: pl.DataFrame, cpu_row: dict[int, int], lo: int, hi: int
+    trace: Trace, cpu_row: dict[int, int], lo: int, hi: int
 ) -> tuple[pl.DataFrame, dict[str, str]]:
+    """A mark per crash report in the window, on the run row of the CPU that printed it,
+    and the details text of each: the report's lines and what ran before it."""
     reports = (
         trace.table("crashes")
         .filter(pl.col("ts").is_not_null() & (pl.col("ts") >= lo) & (pl.col("ts") <= hi))
@@ -266,6 +268,4 @@ def crash_marks(
                     "key": key,
                 }
             )
-    # The device a crash is tied to (inferred by the timeline) gets a mark too.
-    tied = spans.filter(pl.col("kind") == "crash")
-    return pl.DataFrame(rows, schema=schema), details | {"_tied": str(tied.height)}
+    return pl.DataFrame(rows, schema=schema), details

@@ -552,8 +552,7 @@ def build(
     at = starts.join(task_rows, on=["device", "task"]).group_by("ev").agg(pl.col("row").unique())
     span_rows = dict(zip(at["ev"].to_list(), at["row"].to_list(), strict=True))
     findings, f_details = _findings(result, device_span, span_rows, lo, hi)
-    crashes, c_details = crash_marks(trace, spans, run_row, lo, hi)
-    c_details.pop("_tied", None)
+    crashes, c_details = crash_marks(trace, run_row, lo, hi)
     lat, latency_of = latency(spans, lo, hi)
     return Lanes(
         rows=rows,
