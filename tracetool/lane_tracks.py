@@ -82,6 +82,8 @@ def parse_window(text: str | None) -> tuple[int | None, int | None]:
 
 
 def loss_windows(trace: Trace, lo: int, hi: int) -> pl.DataFrame:
+    """The trace's loss windows clipped to the window (an open side: since the start or
+    until the end), with the marker's ``path:line``."""
     return (
         trace.losses.select(
             start_ts=pl.col("start_ts").fill_null(lo).clip(lo, hi),
@@ -161,6 +163,8 @@ def aggregate(
 
 
 def flush_rate(spans: pl.DataFrame, lo: int, hi: int) -> pl.DataFrame:
+    """RPCITs per second in bins over the span of the flushes, global and ranged apart
+    (``stats.scoped`` decides which), every bin present."""
     flushes = scoped(spans.lazy()).collect()
     if not flushes.is_empty():  # bins over the flushes, not over a mostly idle window
         lo, hi = int(flushes["start_ts"].min()), int(flushes["start_ts"].max()) + 1  # type: ignore[arg-type]
