@@ -107,30 +107,46 @@ def banded(spans: pl.DataFrame) -> pl.DataFrame:
     def code(col: str) -> pl.Expr:
         return pl.col(col).cast(pl.Categorical).to_physical().cast(pl.Int64)
 
-    spans = spans.with_columns(band=code("file") * (code("device").max() + 1) + code("device"))
-    first = pl.col("start_ts").min().over("band")
-    width = (pl.col("end_ts").max().over("band") - first).max() + 1
-    stats = spans.select(width=width, bands=pl.col("band").max() + 1)
+    one_file = spans["file"].n_unique() <= 1
+    band = (
+        code("device") if one_file else code("file") * (code("device").max() + 1) + code("device")
+    )
+    # Both ends per band in one window context (polars groups once for both).
+    spans = spans.with_columns(band=band).with_columns(
+        __first=pl.col("start_ts").min().over("band"), __last=pl.col("end_ts").max().over("band")
+    )
+    stats = spans.select(
+        width=(pl.col("__last") - pl.col("__first")).max() + 1, bands=pl.col("band").max() + 1
+    )
     w, n = stats.row(0)
     if w is None or n is None or n * w >= 2**62:
-        return spans.with_columns(lo=pl.lit(None, pl.Int64), hi=pl.lit(None, pl.Int64))
-    offset = pl.col("band") * w - first
-    return spans.with_columns(lo=pl.col("start_ts") + offset, hi=pl.col("end_ts") + offset)
+        return spans.drop("__first", "__last").with_columns(
+            lo=pl.lit(None, pl.Int64), hi=pl.lit(None, pl.Int64)
+        )
+    offset = pl.col("band") * w - pl.col("__first")
+    return spans.with_columns(lo=pl.col("start_ts") + offset, hi=pl.col("end_ts") + offset).drop(
+        "__first", "__last"
+    )
 
 
 def _overlap(rule: Rule, spans: pl.LazyFrame) -> pl.LazyFrame:
-    full = spans.collect().with_row_index("pos")  # materialised by ``evaluate``
+    full = spans.collect().rechunk().with_row_index("pos")  # materialised by ``evaluate``
     banded_ok = full.height > 0 and full["lo"].is_not_null().any()
 
     def narrow(expr: pl.Expr, p: str) -> pl.DataFrame:
         keep = expr & pl.col("device").is_not_null()
-        cols = ["pos", "lo", "hi", "task", "file", "device", "start_ts", "end_ts"]
+        # The banded search needs only the band times and the task (the pairs' other
+        # columns are fetched by position afterwards); the per-device join needs more.
+        cols = ["pos", "lo", "hi", "task"]
+        if not banded_ok:
+            cols += ["file", "device", "start_ts", "end_ts"]
         return (
             full.lazy()
             .filter(keep)
             .select(*(pl.col(c).alias(p + c) for c in cols))
             .sort(f"{p}lo")
             .collect()
+            .rechunk()  # one chunk: the binary searches and gathers take the fast path
         )
 
     a, b = narrow(rule.expr("a"), "a_"), narrow(rule.expr("b"), "b_")
