@@ -351,6 +351,11 @@ def attribute(rows: pl.LazyFrame) -> pl.LazyFrame:
     )
     # Each step reads its input twice; materialise so plans do not grow exponentially.
     rows = _resolve_by_keys(rows, _mappings(rows).collect().lazy()).collect().lazy()
+    if rows.select(pl.col("device").is_null().any()).collect().item() is False:
+        # Every row has its device (a trace whose events name it or carry a mapped key):
+        # the later steps only fill rows without one. Only the domains that map/unmap
+        # take from their task's call are still filled in, as those steps would.
+        return _instant_domains(rows).drop("dom_ev").pipe(_unresolved)
     rows = _resolve_nested(rows).collect().lazy()
     rows = _resolve_by_keys(rows, _learned(rows).collect().lazy()).collect().lazy()
     rows = _resolve_by_domain(_instant_domains(rows).collect().lazy()).collect().lazy()
@@ -358,6 +363,12 @@ def attribute(rows: pl.LazyFrame) -> pl.LazyFrame:
     # ran inside it (the RPCIT of s390_iommu_update_trans), and their keys spread.
     rows = _resolve_nested(rows).collect().lazy()
     rows = _resolve_by_keys(rows, _learned(rows).collect().lazy()).collect().lazy()
+    return _unresolved(rows)
+
+
+def _unresolved(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Rows the trace gives no name for: their own key as the device, or the one
+    ``unknown`` device for lifecycle calls with no key at all."""
     # No name anywhere: the key itself identifies the device within its lifetime.
     own = pl.coalesce(
         pl.format("dev@{}", hex_str(pl.col("dev"))),

@@ -152,18 +152,21 @@ def _probe_calls(events: pl.LazyFrame) -> pl.LazyFrame:
         )
         .sort("file", "task", "line")
     )
-    who = ["file", "task"]
     # Several probes on one function fire together (s390_rel and p_..._0): consecutive
     # probe events of a task on the same function and side are one firing, unless an
-    # event name repeats, which is recursion.
-    changed = (pl.col("func") != pl.col("func").shift(1)) | (
-        pl.col("probe") != pl.col("probe").shift(1)
+    # event name repeats, which is recursion. Rows are in (file, task, line) order, so
+    # a run of one task, function and side is one id across the whole frame.
+    # A probe whose function is not known (an address) is a run of its own.
+    alone = pl.when(pl.col("func").is_null() | pl.col("probe").is_null()).then(
+        pl.int_range(pl.len())
     )
-    probes = probes.with_columns(run=changed.fill_null(True).cum_sum().over(who)).with_columns(
-        firing=pl.int_range(pl.len()).over([*who, "run", "event"])
-    )
+    probes = probes.with_columns(
+        run=pl.struct("file", "task", "func", "probe", alone).rle_id()
+    ).with_columns(firing=pl.int_range(pl.len()).over("run", "event"))
     has_kv = pl.col("kv").list.len() > 0
-    fired = probes.group_by([*who, "run", "firing"]).agg(
+    fired = probes.group_by("run", "firing").agg(
+        pl.col("file").first(),
+        pl.col("task").first(),
         pl.col("line").min(),
         last_line=pl.col("line").max(),
         ts=pl.col("ts").min(),
@@ -182,12 +185,17 @@ def _probe_calls(events: pl.LazyFrame) -> pl.LazyFrame:
     fired = fired.sort("file", "task", "func", "line").with_columns(
         level=pl.when(is_ret).then(-1).otherwise(1).cum_sum().over(side) + is_ret.cast(pl.Int32)
     )
+    # Entry and return of one call are neighbours in (side, level, line) order: the next
+    # row of the same side and level is the return, if it is one.
     grp = [*side, "level"]
+    fired = fired.sort(*grp, "line")
+    same_next = pl.all_horizontal(pl.col(c) == pl.col(c).shift(-1) for c in grp).fill_null(False)
+    same_prev = pl.all_horizontal(pl.col(c) == pl.col(c).shift(1) for c in grp).fill_null(False)
     nxt = {
-        c: pl.col(c).shift(-1).over(grp)
+        c: pl.when(same_next).then(pl.col(c).shift(-1))
         for c in ("probe", "ts", "line", "last_line", "kv", "lines", "site")
     }
-    prev_probe = pl.col("probe").shift(1).over(grp)
+    prev_probe = pl.when(same_prev).then(pl.col("probe").shift(1))
     fired = fired.with_columns(
         nxt_ret=nxt["probe"] == "kretprobe",
         nxt_ts=nxt["ts"],
@@ -197,7 +205,7 @@ def _probe_calls(events: pl.LazyFrame) -> pl.LazyFrame:
         nxt_lines=nxt["lines"],
         nxt_site=nxt["site"],
         orphan_ret=is_ret & (prev_probe != "kprobe").fill_null(True),
-    )
+    ).sort(*side, "line")  # back in call order: later stages break ties by row order
     entry = ~is_ret
     paired = pl.col("nxt_ret").fill_null(False)
     base = ("file", "task", "pid", "tgid", "comm", "cpu", "func")
