@@ -349,7 +349,9 @@ def attribute(rows: pl.LazyFrame) -> pl.LazyFrame:
         device_why=pl.when(pl.col("name").is_not_null()).then(pl.lit("named by the event")),
         device_evidence=pl.lit(None, pl.List(pl.String)),
     )
-    # Each step reads its input twice; materialise so plans do not grow exponentially.
+    # Each step reads its input twice; materialise so plans do not grow exponentially
+    # (the input too: it is the keys' extraction, which would otherwise run twice).
+    rows = rows.collect().lazy()
     rows = _resolve_by_keys(rows, _mappings(rows).collect().lazy()).collect().lazy()
     if rows.select(pl.col("device").is_null().any()).collect().item() is False:
         # Every row has its device (a trace whose events name it or carry a mapped key):
