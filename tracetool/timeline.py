@@ -624,8 +624,13 @@ def timeline(
         how="diagonal_relaxed",
     ).collect()
     rows = _bound_ends(found.lazy(), events).with_row_index("rid").collect().lazy()
-    rows = attribute(keys(rows).drop("kv")).with_columns(
-        iova=pl.coalesce("iova", "flush_addr"), size=pl.coalesce("size", "flush_range")
+    rows = (
+        attribute(keys(rows).drop("kv"))
+        .with_columns(
+            iova=pl.coalesce("iova", "flush_addr"), size=pl.coalesce("size", "flush_range")
+        )
+        .collect()  # read twice below
+        .lazy()
     )
     rows = rows.with_columns(
         kind=pl.col("func").replace_strict(SPAN_KINDS, default="call"),
