@@ -241,16 +241,9 @@ def parse(
         offsets=offsets,
         via=via,
     )
-    if modules and not vmlinux:
-        raise Failure("--modules needs --vmlinux")
-    if vmlinux:
-        from tracetool.symbols import symbolize_trace
-
-        # Stacks get stack_src (written with -o), crash reports their source lines
-        # (`tracetool list crashes --vmlinux` prints them).
-        trace, notes = symbolize_trace(trace, vmlinux, modules, use_cache=not no_cache, stacks=True)
-        for note in notes:
-            click.echo(note, err=True)
+    # Stacks get stack_src (written with -o), crash reports their source lines
+    # (`tracetool list crashes --vmlinux` prints them).
+    trace = symbolized(trace, vmlinux, modules, no_cache, stacks=True)
     events = trace.events
     if render.clock_lines(trace, bool(offsets)):
         # One clock across inputs: show them merged in time order.
@@ -283,6 +276,27 @@ def parse(
         click.echo(line, err=True)
     if strict and diagnostics.height:
         raise Failure(f"--strict: {diagnostics.height} diagnostic(s); see above")
+
+
+def symbolized(
+    trace: tracetool.Trace,
+    vmlinux: Path | None,
+    modules: Path | None,
+    no_cache: bool,
+    stacks: bool = False,
+) -> tracetool.Trace:
+    """``trace`` with source lines from ``--vmlinux`` (``--modules``) on its crash
+    reports and, with ``stacks``, on its events' stacks; the notes go to stderr."""
+    if modules and not vmlinux:
+        raise Failure("--modules needs --vmlinux")
+    if not vmlinux:
+        return trace
+    from tracetool.symbols import symbolize_trace
+
+    trace, notes = symbolize_trace(trace, vmlinux, modules, use_cache=not no_cache, stacks=stacks)
+    for note in notes:
+        click.echo(note, err=True)
+    return trace
 
 
 def _parse_with_progress(inputs: list[str], fmt: Any, **options: Any) -> tracetool.Trace:
@@ -403,14 +417,7 @@ def check(
     )
     for line in render.clock_lines(trace, bool(offsets)):
         click.echo(line, err=True)
-    if modules and not vmlinux:
-        raise Failure("--modules needs --vmlinux")
-    if vmlinux:
-        from tracetool.symbols import symbolize_trace
-
-        trace, notes = symbolize_trace(trace, vmlinux, modules, use_cache=not no_cache)
-        for note in notes:
-            click.echo(note, err=True)
+    trace = symbolized(trace, vmlinux, modules, no_cache)
     result = run_check(trace, rule_dirs, only, era)
     if out_format == "json":
         doc = report.as_json(result)
@@ -549,16 +556,7 @@ def list_crashes(
       tracetool list crashes dmesg.txt --vmlinux vmlinux --modules /lib/modules/6.0.0
     """
     trace = _parse_with_progress(list(inputs), fmt, use_cache=not no_cache, offsets=offsets)
-    crashes = trace.table("crashes").collect()
-    if modules and not vmlinux:
-        raise Failure("--modules needs --vmlinux")
-    if vmlinux:
-        from tracetool.symbols import symbolize_trace
-
-        trace, notes = symbolize_trace(trace, vmlinux, modules, use_cache=not no_cache)
-        crashes = trace.table("crashes").collect()
-        for note in notes:
-            click.echo(note, err=True)
+    crashes = symbolized(trace, vmlinux, modules, no_cache).table("crashes").collect()
     if output:
         _write(crashes.lazy(), output)
         click.echo(f"wrote {output}", err=True)

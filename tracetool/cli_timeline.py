@@ -11,7 +11,6 @@ import click
 
 from tracetool import render
 from tracetool.cli import (
-    Failure,
     _format_for,
     _parse_with_progress,
     cache_option,
@@ -24,6 +23,7 @@ from tracetool.cli import (
     offset_option,
     rules_option,
     spec_option,
+    symbolized,
     vmlinux_option,
 )
 from tracetool.events import Trace
@@ -44,15 +44,7 @@ def _load(
     )
     for line in render.clock_lines(trace, bool(offsets)):
         click.echo(line, err=True)
-    if modules and not vmlinux:
-        raise Failure("--modules needs --vmlinux")
-    if vmlinux:
-        from tracetool.symbols import symbolize_trace
-
-        trace, notes = symbolize_trace(trace, vmlinux, modules, use_cache=not no_cache)
-        for note in notes:
-            click.echo(note, err=True)
-    return trace
+    return symbolized(trace, vmlinux, modules, no_cache)
 
 
 def _common(func: Any) -> Any:
