@@ -116,6 +116,25 @@ def source() -> pl.Expr:
     ).cast(SOURCE)
 
 
+def resolve_frames(
+    frames: pl.DataFrame,
+    placed: pl.DataFrame,
+    t: Tables,
+    resolve_module: Callable[[str, pl.DataFrame], pl.DataFrame] | None,
+) -> pl.DataFrame:
+    """The frames that could be placed, resolved: the kernel image's by their address
+    in ``placed`` (``addresses``), each ``[module]``'s by ``resolve_module``. Empty (no
+    columns) when none could."""
+    from tracetool.symbols.resolve import resolve
+
+    parts = [resolve(t, placed.filter(pl.col("addr").is_not_null()))]
+    if resolve_module is not None:
+        for (name,), group in frames.filter(pl.col("module").is_not_null()).group_by("module"):
+            parts.append(resolve_module(str(name), group))
+    found = [p for p in parts if p.height]
+    return pl.concat(found, how="diagonal_relaxed") if found else pl.DataFrame()
+
+
 def kernel_frame(frame: pl.Expr) -> pl.Expr:
     """A stack entry as a kernel log would print it, or null when it is not kernel code.
     perf callchain entries carry their DSO and address (``func+0x2c ([kernel.kallsyms])
@@ -146,7 +165,6 @@ def symbolize_stacks(
     """``events`` with ``stack_src``: for each frame of its ``stack`` (an ftrace
     ``<stack trace>``, a perf callchain, a bpftrace kstack), its ``SOURCE``, or null
     where it could not be placed."""
-    from tracetool.symbols.resolve import resolve
 
     rows = (
         events.select("stack")
@@ -158,12 +176,7 @@ def symbolize_stacks(
     )
     frames = find(rows.with_columns(stack=kernel_frame(pl.col("stack"))), "stack")
     placed, _ = addresses(frames, t, kaslr_offset)
-    parts = [resolve(t, placed.filter(pl.col("addr").is_not_null()))]
-    if resolve_module is not None:
-        for (name,), group in frames.filter(pl.col("module").is_not_null()).group_by("module"):
-            parts.append(resolve_module(str(name), group))
-    found = [p for p in parts if p.height]
-    done = pl.concat(found, how="diagonal_relaxed") if found else pl.DataFrame()
+    done = resolve_frames(frames, placed, t, resolve_module)
     empty = pl.lit([], pl.List(SOURCE))
     if done.height == 0:
         return events.with_columns(
@@ -197,7 +210,6 @@ def symbolize_reports(
     ``frames``, its source ``file``/``line`` and what was inlined there (``inlined``:
     "func file:line", innermost first), or null where it could not be placed.
     ``resolve_module(name, frames)`` resolves the frames of a ``[module]``."""
-    from tracetool.symbols.resolve import resolve
 
     frames = (
         crashes.select("file", "line", "frames")
@@ -218,12 +230,7 @@ def symbolize_reports(
         )
     )
     placed, kaslr_offset = addresses(frames, t, kaslr_offset)
-    parts = [resolve(t, placed.filter(pl.col("addr").is_not_null()))]
-    if resolve_module is not None:
-        for (name,), group in frames.filter(pl.col("module").is_not_null()).group_by("module"):
-            parts.append(resolve_module(str(name), group))
-    found = [p for p in parts if p.height]
-    done = pl.concat(found, how="diagonal_relaxed") if found else pl.DataFrame()
+    done = resolve_frames(frames, placed, t, resolve_module)
     if done.height == 0:
         sources = crashes.with_columns(sources=pl.col("frames").list.eval(pl.lit(None, SOURCE)))
         return sources, kaslr_offset
