@@ -182,6 +182,11 @@ def test_window_and_device_restrict_the_export(tmp_path: Path) -> None:
     xs = [e for e in doc["traceEvents"] if e["ph"] == "X"]
     assert xs and all(e["ts"] + e["dur"] >= 530000030 and e["ts"] <= 530000080 for e in xs)
     assert doc["otherData"]["window_ns"] == [530000030000, 530000080000]
+    # A device the trace does not show is an error naming the ones it does, as for timeline.
+    bad = CliRunner().invoke(
+        main, ["export", "--perfetto", str(tmp_path / "x.json"), str(RACE), "--device", "x"]
+    )
+    assert bad.exit_code == 2 and "no such device" in bad.output and "0004:00:00.0" in bad.output
 
 
 @given(

@@ -61,12 +61,14 @@ from tracetool.timeline import Timeline, timeline
 
 __all__ = [
     "Lanes",
+    "Selection",
     "build",
     "depth",
     "flush_rate",
     "irq_segments",
     "parse_window",
     "sched_segments",
+    "selection",
     "span_window",
     "task_label",
 ]
@@ -264,9 +266,7 @@ def _locks(spans: pl.DataFrame, task_rows: pl.DataFrame, calls: pl.DataFrame) ->
         .select("row", "start_ts", "end_ts", "func", "task", "lockset", "exact")
         .explode("lockset")
         .drop_nulls("lockset")
-        .filter(
-            ~pl.col("lockset").str.contains("@") & ~pl.col("lockset").is_in(traced_names)
-        )
+        .filter(~pl.col("lockset").str.contains("@") & ~pl.col("lockset").is_in(traced_names))
     )
     if not calls.is_empty() and not implicit.is_empty():
         # One bar per outermost holder: nested calls hold it within their caller's bar.
@@ -371,14 +371,11 @@ def _dma(
 
 
 def _findings(
-    result: CheckResult,
-    device_span: dict[str, tuple[int, int]],
-    span_rows: dict[str, list[int]],
-    lo: int,
-    hi: int,
+    result: CheckResult, device_rows: pl.DataFrame, span_rows: pl.DataFrame
 ) -> tuple[pl.DataFrame, dict[str, str]]:
-    """Findings over the rows of the spans they involve (``span_rows``: the rows of the
-    span that starts at each ``path:line``), else over their device's whole lane."""
+    """Findings over the rows of the spans they involve (``span_rows``: ``ev``, the
+    ``path:line`` a span starts at, and its ``row``), else over their device's whole
+    lane (``device_rows``: ``device``, ``d_lo``, ``d_hi``)."""
     schema = {
         "row_lo": pl.Int32,
         "row_hi": pl.Int32,
@@ -392,16 +389,27 @@ def _findings(
         "key": pl.String,
     }
     kinds = {r.id: r.kind for r in result.ran}
-    found = result.findings.filter(
-        (pl.col("ts") <= hi) & ((pl.col("ts") + pl.col("dur").fill_null(0)) >= lo)
-    ).with_row_index("fid")
+    # Already narrowed by ``selection``; findings on a device with no lane are not drawn.
+    found = result.findings.with_row_index("fid").join(device_rows, on="device", how="inner")
     if found.is_empty():
         return pl.DataFrame(schema=schema), {}
+    within = pl.col("row").is_between("d_lo", "d_hi")
+    involved = (
+        found.select("fid", "d_lo", "d_hi", ev="evidence")
+        .explode("ev")
+        .join(span_rows, on="ev")
+        .filter(within)
+        .group_by("fid")
+        .agg(i_lo=pl.col("row").min(), i_hi=pl.col("row").max())
+    )
+    found = (
+        found.join(involved, on="fid", how="left")
+        .with_columns(row_lo=pl.coalesce("i_lo", "d_lo"), row_hi=pl.coalesce("i_hi", "d_hi"))
+        .sort("fid")
+    )
     text = read_lines(evidence_pairs(found["evidence"]))
     rows, details = [], {}
     for f in found.iter_rows(named=True):  # one per finding: rules report few
-        if f["device"] not in device_span:
-            continue
         key = f"finding{f['fid']}"
         ev = with_text(f["evidence"] or [], text)
         details[key] = "\n".join(
@@ -424,16 +432,10 @@ def _findings(
                 *shown,
             ]
         )
-        lo_row, hi_row = device_span[f["device"]]
-        involved = [
-            r for e in f["evidence"] or [] for r in span_rows.get(e, []) if lo_row <= r <= hi_row
-        ]
-        if involved:
-            lo_row, hi_row = min(involved), max(involved)
         rows.append(
             {
-                "row_lo": lo_row,
-                "row_hi": hi_row,
+                "row_lo": f["row_lo"],
+                "row_hi": f["row_hi"],
                 "start_ts": f["ts"],
                 "end_ts": f["ts"] + (f["dur"] or 0),
                 "rule": f["rule"],
@@ -447,6 +449,60 @@ def _findings(
     return pl.DataFrame(rows, schema=schema), details
 
 
+@dataclass
+class Selection:
+    """What a timeline or an export shows: the spans in the window (of the chosen
+    devices, with the lock holds of the tasks that worked on them, and the crashes),
+    each with its ``task`` label, and the rules' findings there."""
+
+    timeline: Timeline
+    spans: pl.DataFrame
+    result: CheckResult
+    window: tuple[int, int]
+
+
+def selection(
+    trace: Trace,
+    *,
+    devices: Iterable[str] = (),
+    window: tuple[int | None, int | None] = (None, None),
+    rule_dirs: Sequence[str] = (),
+    era: EraChoice | None = None,
+) -> Selection:
+    """The timeline of ``trace`` and its findings, narrowed to ``devices`` and to the
+    ``window`` (ns; None for the trace's own start or end). A device the window does not
+    show is an error that lists the ones it does."""
+    tl = timeline(trace.events, era, trace.table("crashes"))
+    spans = tl.spans.collect().with_columns(task=task_label())
+    result = evaluate(select(load_rules(tuple(Path(d) for d in rule_dirs)), ()), tl, trace.losses)
+    lo, hi = span_window(spans, trace, window)
+    spans = spans.filter((pl.col("end_ts") >= lo) & (pl.col("start_ts") <= hi))
+    result.findings = result.findings.filter(
+        (pl.col("ts") <= hi) & ((pl.col("ts") + pl.col("dur").fill_null(0)) >= lo)
+    )
+    wanted = list(devices)
+    if wanted:
+        seen = sorted(spans["device"].drop_nulls().unique().to_list())
+        unknown = sorted(set(wanted) - set(seen))
+        if unknown:
+            from tracetool.errors import TraceToolError
+
+            raise TraceToolError(
+                f"--device {', '.join(unknown)}: no such device in the trace"
+                f"{' within the window' if window != (None, None) else ''}; "
+                f"devices seen: {', '.join(seen[:12]) or 'none'} (see `tracetool list devices`)"
+            )
+        tasks = spans.filter(pl.col("device").is_in(wanted)).select("file", "task").unique()
+        # The tasks that worked on the devices keep their lock holds (which name no device).
+        spans = spans.filter(
+            pl.col("device").is_in(wanted)
+            | ((pl.col("kind") == "lock") & pl.struct("file", "task").is_in(tasks.to_struct()))
+            | (pl.col("kind") == "crash")
+        )
+        result.findings = result.findings.filter(pl.col("device").is_in(wanted))
+    return Selection(tl, spans, result, (lo, hi))
+
+
 def build(
     trace: Trace,
     *,
@@ -458,31 +514,10 @@ def build(
 ) -> Lanes:
     """The lanes of ``trace`` (see the module doc), restricted to ``devices`` and to the
     ``window`` (ns; None for the trace's own start or end)."""
-    tl = timeline(trace.events, era, trace.table("crashes"))
-    spans = tl.spans.collect().with_columns(task=task_label())
-    result = evaluate(select(load_rules(tuple(Path(d) for d in rule_dirs)), ()), tl, trace.losses)
-    lo, hi = span_window(spans, trace, window)
-    spans = spans.filter((pl.col("end_ts") >= lo) & (pl.col("start_ts") <= hi))
+    chosen = selection(trace, devices=devices, window=window, rule_dirs=rule_dirs, era=era)
+    tl, spans, result = chosen.timeline, chosen.spans, chosen.result
+    lo, hi = chosen.window
     wanted = list(devices)
-    if wanted:
-        unknown = sorted(set(wanted) - set(spans["device"].drop_nulls().unique().to_list()))
-        if unknown:
-            from tracetool.errors import TraceToolError
-
-            known = ", ".join(sorted(spans["device"].drop_nulls().unique().to_list())[:12])
-            raise TraceToolError(
-                f"--device {', '.join(unknown)}: no such device in the trace"
-                f"{' within the window' if window != (None, None) else ''}; "
-                f"devices seen: {known or 'none'} (see `tracetool list devices`)"
-            )
-        tasks = spans.filter(pl.col("device").is_in(wanted)).select("file", "task").unique()
-        # The tasks that worked on the devices keep their lock holds (which name no device).
-        spans = spans.filter(
-            pl.col("device").is_in(wanted)
-            | ((pl.col("kind") == "lock") & pl.struct("file", "task").is_in(tasks.to_struct()))
-            | (pl.col("kind") == "crash")
-        )
-        result.findings = result.findings.filter(pl.col("device").is_in(wanted))
     shown = escape_frame(spans)
     dev_rows, task_rows = _device_rows(shown)
     calls = _calls(shown, task_rows)
@@ -540,18 +575,19 @@ def build(
     ).with_columns(pl.col("start_ts").clip(lo, hi), pl.col("end_ts").clip(lo, hi))
     marks = dma_marks.select([pl.col(c).cast(t) for c, t in MARKS_SCHEMA.items()])
     segments, marks, density, notes = aggregate(segments, marks, rows, lo, hi, max_detail)
-    device_span = {
-        lane: (int(g["row"].min()), int(g["row"].max()))  # type: ignore[arg-type]
-        for (lane,), g in dev_rows.group_by(["lane"])
-    }
-    raw_device = dict(zip(shown["device"].to_list(), spans["device"].to_list(), strict=True))
-    device_span = {raw_device.get(k, k): v for k, v in device_span.items()}
+    # Lanes carry the escaped device names; findings the raw ones.
+    names = pl.DataFrame({"device": spans["device"], "lane": shown["device"]}).unique()
+    device_rows = (
+        dev_rows.group_by("lane")
+        .agg(d_lo=pl.col("row").min(), d_hi=pl.col("row").max())
+        .join(names, on="lane")
+        .drop("lane")
+    )
     starts = spans.select(ev=pl.format("{}:{}", "file", "start_line")).with_columns(
         shown.select("device", "task")
     )
-    at = starts.join(task_rows, on=["device", "task"]).group_by("ev").agg(pl.col("row").unique())
-    span_rows = dict(zip(at["ev"].to_list(), at["row"].to_list(), strict=True))
-    findings, f_details = _findings(result, device_span, span_rows, lo, hi)
+    span_rows = starts.join(task_rows, on=["device", "task"]).select("ev", "row").unique()
+    findings, f_details = _findings(result, device_rows, span_rows)
     crashes, c_details = crash_marks(trace, run_row, lo, hi)
     lat, latency_of = latency(spans, lo, hi)
     return Lanes(

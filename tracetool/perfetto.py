@@ -21,12 +21,10 @@ the event says so in ``args``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from tracetool.check import evaluate
 from tracetool.devices import hex_str
 from tracetool.events import Trace
 from tracetool.kernel import EraChoice
@@ -35,13 +33,10 @@ from tracetool.lanes import (
     flush_rate,
     irq_segments,
     sched_segments,
-    span_window,
+    selection,
     task_label,
 )
-from tracetool.rules import rules as load_rules
-from tracetool.rules import select
 from tracetool.stats import scoped
-from tracetool.timeline import timeline
 
 CPU_PID = 1
 RPCIT_PID = 2
@@ -134,18 +129,9 @@ def export(
     era: EraChoice | None = None,
 ) -> dict[str, Any]:
     """The Chrome trace-event document of ``trace`` (see the module doc)."""
-    tl = timeline(trace.events, era, trace.table("crashes"))
-    spans = tl.spans.collect()
-    result = evaluate(select(load_rules(tuple(Path(d) for d in rule_dirs)), ()), tl, trace.losses)
-    lo, hi = span_window(spans, trace, window)
-    spans = spans.filter((pl.col("end_ts") >= lo) & (pl.col("start_ts") <= hi))
-    findings = result.findings.filter(
-        (pl.col("ts") <= hi) & (pl.col("ts") + pl.col("dur").fill_null(0) >= lo)
-    )
-    wanted = list(devices)
-    if wanted:
-        spans = spans.filter(pl.col("device").is_in(wanted) | (pl.col("kind") == "lock"))
-        findings = findings.filter(pl.col("device").is_in(wanted))
+    chosen = selection(trace, devices=devices, window=window, rule_dirs=rule_dirs, era=era)
+    tl, spans, findings = chosen.timeline, chosen.spans, chosen.result.findings
+    lo, hi = chosen.window
     # Two inputs may record the same calls (a trace and the ftrace dump in a kernel
     # log): each input gets its own tracks, so the copies do not interleave.
     names = spans.select(pl.col("file").unique().sort())["file"].to_list()
