@@ -64,6 +64,7 @@ __all__ = [
     "Selection",
     "build",
     "depth",
+    "device_locks",
     "flush_rate",
     "irq_segments",
     "parse_window",
@@ -224,74 +225,99 @@ def _calls(spans: pl.DataFrame, task_rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _locks(spans: pl.DataFrame, task_rows: pl.DataFrame, calls: pl.DataFrame) -> pl.DataFrame:
-    """Lock rows: traced holds on the device whose call they overlap (the same task's),
-    and the era's implicit locks over the outermost calls that hold them."""
+def device_locks(spans: pl.DataFrame) -> pl.DataFrame:
+    """The locks each task held while it worked on a device (``file``, ``device``,
+    ``task``, ``start_ts``, ``end_ts``, ``lock``, ``implicit``, ``holder``, ``exact``,
+    ``evidence``): its traced holds that overlap one of its calls on the device, with
+    their real extent, and the locks the kernel era guarantees (``group->mutex``) over
+    the outermost calls that hold them (``holder``), unless the trace shows that lock."""
     dev_calls = spans.filter(
         pl.col("device").is_not_null() & ~pl.col("kind").is_in(["lock", "crash"])
-    ).join(task_rows, on=["device", "task"], how="inner")
-    holds = spans.filter(pl.col("kind") == "lock")
-    traced = pl.DataFrame(schema=SEGMENTS_SCHEMA)
-    if not holds.is_empty() and not dev_calls.is_empty():
-        pairs = holds.select(
-            "file", "task", "start_ts", "end_ts", "lock", "evidence", "func", "exact"
-        ).join(
-            dev_calls.select("file", "task", "row", c_start="start_ts", c_end="end_ts"),
+    )
+    who = ["file", "device", "task"]
+    traced = (
+        spans.filter(pl.col("kind") == "lock")
+        .select("file", "task", "start_ts", "end_ts", "lock", "evidence", "exact")
+        .join(
+            dev_calls.select("file", "task", "device", c_start="start_ts", c_end="end_ts"),
             on=["file", "task"],
         )
-        pairs = pairs.filter(
-            (pl.col("c_start") < pl.col("end_ts")) & (pl.col("start_ts") < pl.col("c_end"))
-        ).unique(["file", "task", "start_ts", "lock", "row"])
-        traced = pairs.select(
-            row=(pl.col("row") + 1).cast(pl.Int32),
-            kind=pl.lit("lock"),
-            start_ts="start_ts",
-            end_ts="end_ts",
-            depth=pl.lit(0, pl.Int32),
+        .filter((pl.col("c_start") < pl.col("end_ts")) & (pl.col("start_ts") < pl.col("c_end")))
+        .unique([*who, "start_ts", "lock"], maintain_order=True)
+        .select(
+            *who,
+            "start_ts",
+            "end_ts",
+            "lock",
+            implicit=pl.lit(False),
+            holder=pl.lit(None, pl.String),
             exact="exact",
-            label="lock",
-            hover=pl.format(
-                "<b>{}</b> held by {}<br>{}-{} s · {}<br>{}",
-                "lock",
-                "task",
-                sec(pl.col("start_ts")),
-                sec(pl.col("end_ts")),
-                dur_text(pl.col("start_ts"), pl.col("end_ts")),
-                pl.col("evidence").list.head(4).list.join("<br>"),
-            ),
+            evidence="evidence",
         )
-    traced_names = set(traced["label"].unique().to_list()) if not traced.is_empty() else set()
+    )
     implicit = (
         dev_calls.filter(~pl.col("kind").is_in(DMA_KINDS))
-        .select("row", "start_ts", "end_ts", "func", "task", "lockset", "exact")
+        .select(*who, "start_ts", "end_ts", "func", "lockset", "exact", "evidence")
         .explode("lockset")
         .drop_nulls("lockset")
-        .filter(~pl.col("lockset").str.contains("@") & ~pl.col("lockset").is_in(traced_names))
-    )
-    if not calls.is_empty() and not implicit.is_empty():
-        # One bar per outermost holder: nested calls hold it within their caller's bar.
-        implicit = implicit.sort("start_ts").filter(
-            pl.col("start_ts")
-            >= pl.col("end_ts").cum_max().shift(1).over("row", "lockset").fill_null(-1)
+        # Traced holds are named by address ("lock@0x..", "mutex@?"); the era's are not.
+        .filter(
+            ~pl.col("lockset").str.contains("@")
+            & ~pl.col("lockset").is_in(traced["lock"].unique().implode())
         )
-    implicit_rows = implicit.select(
+        .sort("start_ts")
+        # One segment per outermost holder: nested calls hold it within their caller's.
+        .filter(
+            pl.col("start_ts")
+            >= pl.col("end_ts").cum_max().shift(1).over(*who, "lockset").fill_null(-1)
+        )
+        .select(
+            *who,
+            "start_ts",
+            "end_ts",
+            lock="lockset",
+            implicit=pl.lit(True),
+            holder="func",
+            exact="exact",
+            evidence="evidence",
+        )
+    )
+    return pl.concat([traced, implicit], how="vertical_relaxed")
+
+
+def _locks(spans: pl.DataFrame, task_rows: pl.DataFrame) -> pl.DataFrame:
+    """Lock rows: each device task's ``device_locks`` on the row under its calls."""
+    locks = device_locks(spans).join(task_rows, on=["device", "task"], how="inner")
+    extent = (sec(pl.col("start_ts")), sec(pl.col("end_ts")))
+    return locks.select(
         row=(pl.col("row") + 1).cast(pl.Int32),
-        kind=pl.lit("lock_implicit"),
+        kind=pl.when("implicit").then(pl.lit("lock_implicit")).otherwise(pl.lit("lock")),
         start_ts="start_ts",
         end_ts="end_ts",
         depth=pl.lit(0, pl.Int32),
         exact="exact",
-        label="lockset",
-        hover=pl.format(
-            "<b>{}</b> (implicit: the kernel era holds it across {})<br>{}-{} s · {}",
-            "lockset",
-            "func",
-            sec(pl.col("start_ts")),
-            sec(pl.col("end_ts")),
-            "task",
+        label="lock",
+        hover=pl.when("implicit")
+        .then(
+            pl.format(
+                "<b>{}</b> (implicit: the kernel era holds it across {})<br>{}-{} s · {}",
+                "lock",
+                "holder",
+                *extent,
+                "task",
+            )
+        )
+        .otherwise(
+            pl.format(
+                "<b>{}</b> held by {}<br>{}-{} s · {}<br>{}",
+                "lock",
+                "task",
+                *extent,
+                dur_text(pl.col("start_ts"), pl.col("end_ts")),
+                pl.col("evidence").list.head(4).list.join("<br>"),
+            )
         ),
     )
-    return pl.concat([traced, implicit_rows], how="vertical_relaxed")
 
 
 def _dma(
@@ -521,7 +547,7 @@ def build(
     shown = escape_frame(spans)
     dev_rows, task_rows = _device_rows(shown)
     calls = _calls(shown, task_rows)
-    locks = _locks(shown, task_rows, calls)
+    locks = _locks(shown, task_rows)
     dma_rows = dev_rows.filter(pl.col("sub") == "dma")
     lifetimes, dma_marks = _dma(shown, dma_rows, hi)
     # CPU lanes under the device lanes.

@@ -29,7 +29,7 @@ from tracetool.devices import hex_str
 from tracetool.events import Trace
 from tracetool.kernel import EraChoice
 from tracetool.lanes import (
-    depth,
+    device_locks,
     flush_rate,
     irq_segments,
     sched_segments,
@@ -173,7 +173,6 @@ def export(
         schema={"device": pl.String, "task": pl.String, "pid_": pl.Int64, "tid": pl.Int64},
     )
     calls = nest(dev.join(keyed, on=["device", "task"]), ["pid_", "tid"])
-    calls = calls.with_columns(depth=depth(calls, ["pid_", "tid"]))
     common = ["kind", "device", "task", "exact", "clipped", "evidence"]
     events += _complete(
         calls.with_columns(
@@ -186,33 +185,10 @@ def export(
         ),
         [*common, "cpu", "locks", "device_how"],
     )
-    # Lock holds of those tasks (traced ones on any of their devices; implicit ones).
-    holds = (
-        spans.filter(pl.col("kind") == "lock")
-        .join(keyed, on="task")
-        .join(
-            dev.select("task", "device", c_start="start_ts", c_end="end_ts"), on=["task", "device"]
-        )
-        .filter((pl.col("c_start") < pl.col("end_ts")) & (pl.col("start_ts") < pl.col("c_end")))
-    )
-    holds = holds.unique(["task", "device", "start_ts", "lock"]).select(
-        "device",
-        "task",
-        "start_ts",
-        "end_ts",
-        "evidence",
-        "pid_",
-        tid=pl.col("tid") + LOCK_TID,
-        name="lock",
-        cat=pl.lit("lock"),
-        implicit=pl.lit(False),
-        exact="exact",
-    )
-    implicit = (
-        calls.filter(pl.col("depth") == 0)
-        .explode("lockset")
-        .drop_nulls("lockset")
-        .filter(~pl.col("lockset").str.contains("@"))
+    # The locks those tasks held on their devices (traced holds; the era's implicit ones).
+    locks = (
+        device_locks(spans)
+        .join(keyed, on=["device", "task"])
         .select(
             "device",
             "task",
@@ -220,14 +196,14 @@ def export(
             "end_ts",
             "evidence",
             "pid_",
+            "implicit",
+            "exact",
             tid=pl.col("tid") + LOCK_TID,
-            name="lockset",
+            name="lock",
             cat=pl.lit("lock"),
-            implicit=pl.lit(True),
-            exact="exact",
         )
     )
-    locks = nest(pl.concat([holds, implicit], how="vertical_relaxed"), ["pid_", "tid"])
+    locks = nest(locks, ["pid_", "tid"])
     events += _complete(
         locks.with_columns(pid="pid_"),
         ["device", "task", "implicit", "exact", "clipped", "evidence"],
