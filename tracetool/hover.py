@@ -30,6 +30,11 @@ def dur_text(a: pl.Expr, b: pl.Expr) -> pl.Expr:
     )
 
 
+def extent(start: pl.Expr, end: pl.Expr) -> pl.Expr:
+    """``531.000039000-531.000074000 s · 35.0 µs``: a span's times and length."""
+    return pl.format("{}-{} s · {}", sec(start), sec(end), dur_text(start, end))
+
+
 def read_lines(wanted: pl.DataFrame) -> dict[tuple[str, int], str]:
     """The text of input lines (``file``, ``line`` columns), read back from the files:
     the evidence shown with a finding or a crash. Inputs that are gone (or stdin) give

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from tracetool.events import Trace
-from tracetool.hover import dur_text, html_text, read_lines, sec
+from tracetool.hover import dur_text, extent, html_text, read_lines, sec
 from tracetool.lane_tracks import depth
 
 CRASH_CONTEXT = 20  # events of the crashing CPU and task shown with a report
@@ -77,13 +77,11 @@ def sched_segments(events: pl.LazyFrame, lo: int, hi: int) -> pl.DataFrame:
         exact=pl.lit(True),
         label=pl.format("{}-{}", "comm", "pid"),
         hover=pl.format(
-            "<b>{}-{}</b> runs on CPU {}<br>{}-{} s · {}<br>{}:{}",
+            "<b>{}-{}</b> runs on CPU {}<br>{}<br>{}:{}",
             "comm",
             "pid",
             "cpu",
-            sec(pl.col("ts")),
-            sec(pl.col("end_ts")),
-            dur_text(pl.col("ts"), pl.col("end_ts")),
+            extent(pl.col("ts"), pl.col("end_ts")),
             "file",
             "line",
         ),
@@ -157,13 +155,11 @@ def cpu_calls(spans: pl.DataFrame) -> pl.DataFrame:
         "exact",
         label="func",
         hover=pl.format(
-            "<b>{}</b> on CPU {} by {}<br>{}-{} s · {}<br>device {}",
+            "<b>{}</b> on CPU {} by {}<br>{}<br>device {}",
             "func",
             "cpu",
             "task",
-            sec(pl.col("start_ts")),
-            sec(pl.col("end_ts")),
-            dur_text(pl.col("start_ts"), pl.col("end_ts")),
+            extent(pl.col("start_ts"), pl.col("end_ts")),
             pl.col("device").fill_null("?"),
         ),
     )

@@ -37,6 +37,7 @@ from tracetool.hover import (
     dur_text,
     escape_frame,
     evidence_pairs,
+    extent,
     html_text,
     read_lines,
     sec,
@@ -200,13 +201,11 @@ def _calls(spans: pl.DataFrame, task_rows: pl.DataFrame) -> pl.DataFrame:
         label="func",
         hover=pl.concat_str(
             pl.format(
-                "<b>{}</b> ({}) on {}<br>{}-{} s · {}{}<br>CPU {} · {}",
+                "<b>{}</b> ({}) on {}<br>{}{}<br>CPU {} · {}",
                 "func",
                 "kind",
                 "device",
-                sec(pl.col("start_ts")),
-                sec(pl.col("end_ts")),
-                dur_text(pl.col("start_ts"), pl.col("end_ts")),
+                extent(pl.col("start_ts"), pl.col("end_ts")),
                 pl.when(pl.col("exact"))
                 .then(pl.lit(""))
                 .otherwise(pl.lit(" (end not traced: bounded by the task's next event)")),
@@ -288,7 +287,7 @@ def device_locks(spans: pl.DataFrame) -> pl.DataFrame:
 def _locks(spans: pl.DataFrame, task_rows: pl.DataFrame) -> pl.DataFrame:
     """Lock rows: each device task's ``device_locks`` on the row under its calls."""
     locks = device_locks(spans).join(task_rows, on=["device", "task"], how="inner")
-    extent = (sec(pl.col("start_ts")), sec(pl.col("end_ts")))
+    times = extent(pl.col("start_ts"), pl.col("end_ts"))
     return locks.select(
         row=(pl.col("row") + 1).cast(pl.Int32),
         kind=pl.when("implicit").then(pl.lit("lock_implicit")).otherwise(pl.lit("lock")),
@@ -300,20 +299,19 @@ def _locks(spans: pl.DataFrame, task_rows: pl.DataFrame) -> pl.DataFrame:
         hover=pl.when("implicit")
         .then(
             pl.format(
-                "<b>{}</b> (implicit: the kernel era holds it across {})<br>{}-{} s · {}",
+                "<b>{}</b> (implicit: the kernel era holds it across {})<br>{} · {}",
                 "lock",
                 "holder",
-                *extent,
+                times,
                 "task",
             )
         )
         .otherwise(
             pl.format(
-                "<b>{}</b> held by {}<br>{}-{} s · {}<br>{}",
+                "<b>{}</b> held by {}<br>{}<br>{}",
                 "lock",
                 "task",
-                *extent,
-                dur_text(pl.col("start_ts"), pl.col("end_ts")),
+                times,
                 pl.col("evidence").list.head(4).list.join("<br>"),
             )
         ),
