@@ -336,21 +336,33 @@ def _crashes(fig: go.Figure, lanes: Lanes) -> None:
 
 
 def _merged(losses: pl.DataFrame, limit: int) -> list[tuple[int, int, str]]:
-    """Loss windows, merged where they overlap, at most ``limit`` of them."""
-    out: list[tuple[int, int, str]] = []
+    """Loss windows, merged where they overlap (or, past ``limit`` of them, come closer
+    than the window over ``limit``), each with the text of its first six markers."""
     gap = 0
     if losses.height > limit:
-        span = int(losses.select(pl.col("end_ts").max() - pl.col("start_ts").min()).item())
-        gap = span // limit
-    for a, b, cpu, lost, marker, where in losses.iter_rows():
-        count = lost if lost is not None else "an unknown number of"
-        what = f"CPU {cpu}: {count} events lost ({marker}) at {where}"
-        if out and a <= out[-1][1] + gap:
-            pa, pb, pw = out[-1]
-            out[-1] = (pa, max(pb, b), pw if pw.count("<br>") >= 5 else pw + "<br>" + what)
-        else:
-            out.append((a, b, what))
-    return out
+        gap = int(losses.select(pl.col("end_ts").max() - pl.col("start_ts").min()).item())
+        gap //= limit
+    count = pl.col("lost").cast(pl.String).fill_null("an unknown number of")
+    what = pl.format(
+        "CPU {}: {} events lost ({}) at {}",
+        pl.col("cpu").cast(pl.String).fill_null("?"),
+        count,
+        pl.col("marker").fill_null("?"),
+        pl.col("where").fill_null("?"),
+    )
+    # Sorted by start, a window opens a new group when it starts after every earlier end.
+    opens = pl.col("start_ts") > pl.col("end_ts").cum_max().shift(1) + gap
+    merged = (
+        losses.sort("start_ts")
+        .with_columns(group=opens.fill_null(True).cum_sum(), what=what)
+        .group_by("group", maintain_order=True)
+        .agg(
+            a=pl.col("start_ts").min(),
+            b=pl.col("end_ts").max(),
+            text=pl.col("what").head(6).str.join("<br>"),
+        )
+    )
+    return list(merged.select("a", "b", "text").iter_rows())
 
 
 def _losses(fig: go.Figure, lanes: Lanes) -> None:
