@@ -18,6 +18,7 @@ time, earlier mappings first.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import polars as pl
@@ -300,26 +301,32 @@ def _instant_domains(rows: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _resolve_by_domain(rows: pl.LazyFrame) -> pl.LazyFrame:
-    """Rows with a domain and no device: the device that domain was last attached to."""
+def _attaches(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Successful attaches of a known device to a domain: ``file a_dom a_at a_dev
+    a_func a_ev``."""
     ok = pl.col("ret").is_null() | (pl.col("ret") == 0)
-    attached = (
-        rows.filter(
-            pl.col("func").is_in(_ATTACH)
-            & pl.col("device").is_not_null()
-            & pl.col("domain").is_not_null()
-            & ok
-        )
-        .select(
-            "file",
-            a_dom="domain",
-            a_at="end_ts",
-            a_dev="device",
-            a_func="func",
-            a_ev=pl.concat_list(where("file", "start_line")),
-        )
-        .sort("a_at")
+    return rows.filter(
+        pl.col("func").is_in(_ATTACH)
+        & pl.col("device").is_not_null()
+        & pl.col("domain").is_not_null()
+        & ok
+    ).select(
+        "file",
+        a_dom="domain",
+        a_at="end_ts",
+        a_dev="device",
+        a_func="func",
+        a_ev=pl.concat_list(where("file", "start_line")),
     )
+
+
+def _resolve_by_domain(rows: pl.LazyFrame, prior: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """Rows with a domain and no device: the device that domain was last attached to
+    (``prior``: attaches seen before these rows, see ``Prior``)."""
+    attached = _attaches(rows)
+    if prior is not None:
+        attached = pl.concat([prior, attached], how="vertical_relaxed")
+    attached = attached.sort("a_at")
     rows = rows.sort("start_ts").join_asof(
         attached,
         left_on="start_ts",
@@ -342,7 +349,63 @@ def _resolve_by_domain(rows: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def attribute(rows: pl.LazyFrame) -> pl.LazyFrame:
+@dataclass
+class Prior:
+    """What attribution learned before a window of a long trace (``tracetool.windowed``):
+    per input and key, the last mapping from names (``maps``) and from nesting
+    (``learned``), and per domain the last attach. Lookups that look back in time are
+    then the same as over the whole trace."""
+
+    maps: pl.DataFrame
+    learned: pl.DataFrame
+    attached: pl.DataFrame
+
+    @classmethod
+    def empty(cls) -> Prior:
+        none = pl.LazyFrame(
+            schema={
+                "file": pl.String,
+                "task": pl.Int64,
+                "func": pl.String,
+                "start_line": pl.UInt32,
+                "start_ts": pl.Int64,
+                "end_ts": pl.Int64,
+                "name": pl.String,
+                "device": pl.String,
+                "device_why": pl.String,
+                "device_evidence": pl.List(pl.String),
+                "domain": pl.UInt64,
+                "ret": pl.Int64,
+                **dict.fromkeys(_KEYS, pl.UInt64),
+            }
+        )
+        return cls(
+            _mappings(none).collect(), _learned(none).collect(), _attaches(none).collect()
+        )
+
+    def after(self, rows: pl.LazyFrame, before_ts: int) -> Prior:
+        """This state updated with the attributed ``rows`` of a window, up to (not
+        including) ``before_ts``: only the last entry per key is kept."""
+
+        def last(old: pl.DataFrame, new: pl.LazyFrame, ts: str, by: list[str]) -> pl.DataFrame:
+            both = pl.concat([old.lazy(), new.filter(pl.col(ts) < before_ts)], how="vertical_relaxed")
+            last = both.sort(ts).group_by(by, maintain_order=True).last()
+            return last.select(old.columns).collect()
+
+        return Prior(
+            last(self.maps, _mappings(rows), "ts", ["file", "kind", "key"]),
+            last(self.learned, _learned(rows), "ts", ["file", "kind", "key"]),
+            last(self.attached, _attaches(rows), "a_at", ["file", "a_dom"]),
+        )
+
+
+def attribute(rows: pl.LazyFrame, prior: Prior | None = None) -> pl.LazyFrame:
+    """Rows with ``device``, ``device_how``, ``device_why`` and ``device_evidence`` (see
+    the module doc); ``prior`` carries what earlier windows of a long trace learned."""
+
+    def with_prior(maps: pl.LazyFrame, old: pl.DataFrame | None) -> pl.LazyFrame:
+        return maps if old is None else pl.concat([old.lazy(), maps], how="vertical_relaxed")
+
     rows = rows.with_columns(
         device=pl.col("name"),
         device_how=pl.when(pl.col("name").is_not_null()).then(pl.lit("exact")),
@@ -352,20 +415,25 @@ def attribute(rows: pl.LazyFrame) -> pl.LazyFrame:
     # Each step reads its input twice; materialise so plans do not grow exponentially
     # (the input too: it is the keys' extraction, which would otherwise run twice).
     rows = rows.collect().lazy()
-    rows = _resolve_by_keys(rows, _mappings(rows).collect().lazy()).collect().lazy()
+    maps = with_prior(_mappings(rows), prior.maps if prior else None)
+    rows = _resolve_by_keys(rows, maps.collect().lazy()).collect().lazy()
     if rows.select(pl.col("device").is_null().any()).collect().item() is False:
         # Every row has its device (a trace whose events name it or carry a mapped key):
         # the later steps only fill rows without one. Only the domains that map/unmap
         # take from their task's call are still filled in, as those steps would.
         return _instant_domains(rows).drop("dom_ev").pipe(_unresolved)
+    learned = prior.learned if prior else None
     rows = _resolve_nested(rows).collect().lazy()
-    rows = _resolve_by_keys(rows, _learned(rows).collect().lazy()).collect().lazy()
-    rows = _resolve_by_domain(_instant_domains(rows).collect().lazy()).collect().lazy()
+    rows = _resolve_by_keys(rows, with_prior(_learned(rows), learned).collect().lazy())
+    rows = rows.collect().lazy()
+    attached = prior.attached.lazy() if prior else None
+    rows = _resolve_by_domain(_instant_domains(rows).collect().lazy(), attached)
+    rows = rows.collect().lazy()
     # A call placed by its domain (VFIO's s390_iommu_map) passes its device on to what
     # ran inside it (the RPCIT of s390_iommu_update_trans), and their keys spread.
     rows = _resolve_nested(rows).collect().lazy()
-    rows = _resolve_by_keys(rows, _learned(rows).collect().lazy()).collect().lazy()
-    return _unresolved(rows)
+    rows = _resolve_by_keys(rows, with_prior(_learned(rows), learned).collect().lazy())
+    return _unresolved(rows.collect().lazy())
 
 
 def _unresolved(rows: pl.LazyFrame) -> pl.LazyFrame:

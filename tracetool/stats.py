@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from tracetool.blockio import block_ios
 from tracetool.events import Trace
 from tracetool.kernel import EraChoice
 from tracetool.timeline import timeline
@@ -45,7 +46,6 @@ from tracetool.timeline import timeline
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p99_9": 0.999}
 FLUSH_KINDS = ("flush",)
 UNMAP_KINDS = ("iommu_unmap", "dma_unmap")
-SECTOR = 512
 
 
 def distribution(value: pl.Expr) -> list[pl.Expr]:
@@ -220,43 +220,6 @@ def flushes(spans: pl.LazyFrame) -> pl.LazyFrame:
         per_s=pl.when(span_s > 0).then(pl.col("flushes") / span_s),
         unmaps_per_flush=pl.col("unmaps") / pl.col("flushes"),
     ).sort("device")
-
-
-def block_ios(events: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per I/O: a ``block_rq_issue`` paired with the next ``block_rq_complete``
-    of the same device and sector in the same input."""
-    a = pl.col("args").struct.field
-    dev = pl.format("{}:{}", a("dev_major"), a("dev_minor"))
-    issue = (
-        events.filter(pl.col("event") == "block_rq_issue")
-        .select(
-            "file",
-            "line",
-            dev=dev,
-            sector=a("sector"),
-            rwbs=a("rwbs"),
-            bytes=pl.coalesce(a("bytes"), a("nr_sector") * SECTOR),
-            issue_ts="ts",
-        )
-        .sort("issue_ts")
-    )
-    complete = (
-        events.filter(pl.col("event") == "block_rq_complete")
-        .select("file", dev=dev, sector=a("sector"), done_ts="ts", error=a("error"))
-        .sort("done_ts")
-    )
-    return (
-        issue.join_asof(
-            complete,
-            left_on="issue_ts",
-            right_on="done_ts",
-            by=["file", "dev", "sector"],
-            strategy="forward",
-            check_sortedness=False,
-        )
-        .filter(pl.col("done_ts").is_not_null())
-        .with_columns(latency=pl.col("done_ts") - pl.col("issue_ts"))
-    )
 
 
 def io(events: pl.LazyFrame) -> pl.LazyFrame:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from tracetool import graph
-from tracetool.devices import PCI_NAME, attribute, hex_str, in_task, keys, where
+from tracetool.devices import PCI_NAME, Prior, attribute, hex_str, in_task, keys, where
 from tracetool.events import KV
 from tracetool.kernel import (
     LOCK_ACQUIRE,
@@ -81,6 +81,7 @@ class Timeline:
 
     spans: pl.LazyFrame
     eras: dict[str, EraChoice]  # input file -> era
+    prior: Prior | None = None  # built for a window: what the next window starts from
 
     @property
     def era(self) -> EraChoice:
@@ -318,10 +319,11 @@ def _instants(events: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _bound_ends(rows: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
-    """Fill unknown ends with the task's next event and unknown starts with its previous
-    one (``exact`` is already false for them). Only those rows are joined with the event
-    stream, and only their keys: in a trace of paired probes that is few or none."""
+def _bound_ends(rows: pl.LazyFrame, events: pl.LazyFrame, last_ts: pl.LazyFrame) -> pl.LazyFrame:
+    """Fill unknown ends with the task's next event (else the input's last one,
+    ``last_ts``: ``file f_last``) and unknown starts with its previous one (``exact`` is
+    already false for them). Only those rows are joined with the event stream, and only
+    their keys: in a trace of paired probes that is few or none."""
     rows = rows.with_row_index("_order")
     need = pl.col("end_ts").is_null() | pl.col("start_ts").is_null()
     todo = rows.filter(need).select("_order", "file", "task", "last_line", "start_line")
@@ -329,7 +331,6 @@ def _bound_ends(rows: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
     nxt = stream.rename({"line": "n_line", "ts": "n_ts"})
     todo = in_task(todo, nxt, "last_line", "n_line", "forward")
     todo = in_task(todo, stream.rename({"line": "p_line", "ts": "p_ts"}), "start_line", "p_line")
-    last_ts = events.group_by("file").agg(f_last=pl.col("ts").max())
     bounds = todo.join(last_ts, on="file", how="left").select("_order", "n_ts", "p_ts", "f_last")
     end = pl.coalesce("end_ts", "n_ts", "f_last")
     return (
@@ -344,9 +345,9 @@ def _bound_ends(rows: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
 # ---------------------------------------------------------------------------------------
 
 
-def _lock_holds(rows: pl.LazyFrame) -> pl.LazyFrame:
+def _lock_holds(rows: pl.LazyFrame, last_ts: pl.LazyFrame) -> pl.LazyFrame:
     """Traced holds: an acquire's return (or entry) to the next release of the same lock
-    by the same task. Where the trace shows the calls but not the lock (function_graph
+    by the same task, or to the input's last event (``last_ts``) when none follows. Where the trace shows the calls but not the lock (function_graph
     prints no arguments), the lock is named by its family (``mutex@?``) and acquires and
     releases of that family pair up as they nest (last taken, first released)."""
     is_acq = pl.col("func").is_in(LOCK_ACQUIRE)
@@ -375,7 +376,6 @@ def _lock_holds(rows: pl.LazyFrame) -> pl.LazyFrame:
     locks = locks.with_columns(level=level)
     grp = ["file", "task", "key", "level"]
     nxt_rel = (~pl.col("acq")).shift(-1).over(grp).fill_null(False)
-    last_ts = rows.group_by("file").agg(f_last=pl.col("end_ts").max())
     return (
         locks.with_columns(
             r_at=pl.col("at").shift(-1).over(grp),
@@ -518,7 +518,7 @@ def symbols_seen(events: pl.LazyFrame) -> dict[str, dict[str, str]]:
         .filter(pl.col("sym").is_in(list(SYMBOL_ERAS)))
         .group_by("file", "sym")
         .agg(pl.col("line").min())
-        .collect()
+        .collect(engine="streaming")
     )
     seen: dict[str, dict[str, str]] = {}
     for r in found.iter_rows(named=True):
@@ -602,20 +602,51 @@ def _crash_spans(crashes: pl.LazyFrame, spans: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def input_eras(events: pl.LazyFrame, era: EraChoice | None = None) -> dict[str, EraChoice]:
+    """The era of every input: ``era`` for all, or the one each input's symbols tell."""
+    files = events.select(pl.col("file").unique().sort()).collect(engine="streaming")
+    files = files["file"].to_list()
+    if era is not None:
+        return dict.fromkeys(files, era)
+    seen = symbols_seen(events)
+    return {f: infer_era(seen.get(f, {})) for f in files}
+
+
+def last_times(events: pl.LazyFrame) -> pl.LazyFrame:
+    """``file f_last``: the time of each input's last event."""
+    return events.group_by("file").agg(f_last=pl.col("ts").max())
+
+
+@dataclass
+class Window:
+    """A time window of a long trace whose spans are built on their own
+    (``tracetool.windowed``): the eras and last event times of the whole trace, and what
+    attribution learned before the window."""
+
+    eras: dict[str, EraChoice]
+    last_ts: pl.DataFrame
+    prior: Prior
+    before_ts: int  # where the next window starts: ``Timeline.prior`` stops there
+
+
 def timeline(
-    events: pl.LazyFrame, era: EraChoice | None = None, crashes: pl.LazyFrame | None = None
+    events: pl.LazyFrame,
+    era: EraChoice | None = None,
+    crashes: pl.LazyFrame | None = None,
+    window: Window | None = None,
 ) -> Timeline:
     """Build the ``spans`` of a trace (see the module doc). ``era`` applies to every
     input; by default each input gets the one its own symbols tell
     (``kernel.infer_era``): inputs may come from different kernels. ``crashes`` (a
-    kernel log's crash reports, ``Trace.table("crashes")``) become ``crash`` instants."""
+    kernel log's crash reports, ``Trace.table("crashes")``) become ``crash`` instants.
+    With a ``window``, ``events`` are one window of a longer trace (see ``Window``), and
+    the result's ``prior`` is what the next window needs."""
     events = _needed(events)
-    files = events.select(pl.col("file").unique().sort()).collect()["file"].to_list()
-    if era is None:
-        seen = symbols_seen(events)
-        eras = {f: infer_era(seen.get(f, {})) for f in files}
+    if window is None:
+        eras = input_eras(events, era)
+        last_ts = last_times(events).collect().lazy()
     else:
-        eras = dict.fromkeys(files, era)
+        eras, last_ts = window.eras, window.last_ts.lazy()
     events = events.drop("stack")
     # Collected once: _bound_ends reads the rows twice, and a lazy plan would build the
     # calls twice.
@@ -623,9 +654,9 @@ def timeline(
         [_probe_calls(events), _graph_calls(events), _function_calls(events), _instants(events)],
         how="diagonal_relaxed",
     ).collect()
-    rows = _bound_ends(found.lazy(), events).with_row_index("rid").collect().lazy()
+    rows = _bound_ends(found.lazy(), events, last_ts).with_row_index("rid").collect().lazy()
     rows = (
-        attribute(keys(rows).drop("kv"))
+        attribute(keys(rows).drop("kv"), window.prior if window else None)
         .with_columns(
             iova=pl.coalesce("iova", "flush_addr"), size=pl.coalesce("size", "flush_range")
         )
@@ -636,7 +667,8 @@ def timeline(
         kind=pl.col("func").replace_strict(SPAN_KINDS, default="call"),
     ).join(_evidence(rows), on="rid", how="left")
     rows = rows.collect().lazy()
-    holds = _lock_holds(rows).collect().lazy()
+    prior = window.prior.after(rows, window.before_ts) if window else None
+    holds = _lock_holds(rows, last_ts).collect().lazy()
     calls = rows.filter(~pl.col("func").is_in([*LOCK_ACQUIRE, *LOCK_RELEASE]))
     spans = (
         pl.concat(
@@ -688,7 +720,7 @@ def timeline(
     out = spans.sort("start_ts", "file", "start_line").select(
         *(pl.col(c).cast(t) for c, t in SPANS_SCHEMA.items())
     )
-    return Timeline(out, eras)
+    return Timeline(out, eras, prior)
 
 
 def device_summary(spans: pl.LazyFrame) -> pl.LazyFrame:

@@ -1,0 +1,186 @@
+"""Spans and block I/Os of a long trace, built one time window at a time, so memory
+follows the window and not the trace (``stats`` on a 10 GB trace).
+
+The trace is cut into windows of about ``WINDOW_EVENTS`` events. A window's timeline is
+built from its own events plus a margin on each side (``MARGIN_EVENTS`` events, and at
+least ``MIN_MARGIN_NS``), and keeps the spans that start inside it; each window's spans
+go to a Parquet part as soon as they are built. What a window cannot see in its margins
+is carried from the windows before it (``devices.Prior``: the last mapping of every
+pointer and handle to a device, the last attach of every domain), and the eras and the
+inputs' last event times are those of the whole trace, so lookups back in time give
+what the whole trace gives. What can differ:
+
+* a call (or lock hold) that outlasts the margin after its window is paired with no
+  return, and ends, inexact, at its task's next event or at the end of its input. Spans
+  of a window that run past its end without a traced return are counted
+  (``Built.cut``): each is such a call or one whose return is not in the trace at all;
+* a pointer or handle first mapped to a device beyond a window's margin gives no device
+  to the calls before it, where the whole-trace build would look forward to it.
+
+Block I/Os are exact: issues still in flight are carried to the next window.
+
+A trace of at most ``WINDOW_EVENTS`` events is one window: exactly the whole-trace
+timeline.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from tracetool import blockio
+from tracetool.devices import CORRELATE_NS, Prior
+from tracetool.kernel import EraChoice
+from tracetool.timeline import Window, input_eras, last_times, timeline
+
+WINDOW_EVENTS = 400_000
+MARGIN_EVENTS = 50_000
+MIN_MARGIN_NS = 2 * CORRELATE_NS
+BINS = 1 << 16  # time bins the event counts are taken in, to place window edges
+
+
+@dataclass(frozen=True)
+class Cut:
+    """One window: the spans starting in ``[lo, hi)`` are built from the events in
+    ``[read_lo, read_hi)`` (None: unbounded)."""
+
+    lo: int | None
+    hi: int | None
+    read_lo: int | None
+    read_hi: int | None
+
+
+def plan(
+    events: pl.LazyFrame,
+    window_events: int = WINDOW_EVENTS,
+    margin_events: int = MARGIN_EVENTS,
+    min_margin_ns: int = MIN_MARGIN_NS,
+) -> list[Cut]:
+    """The windows of a trace, placed by its events' times: one unbounded window when
+    it has at most ``window_events`` events or any event without a time."""
+    ts = pl.col("ts")
+    head = events.select(n=pl.len(), nulls=ts.null_count(), lo=ts.min(), hi=ts.max())
+    n, nulls, first, last = head.collect(engine="streaming").row(0)
+    whole = [Cut(None, None, None, None)]
+    if n <= window_events or nulls or first is None:
+        return whole
+    width = (last - first) // BINS + 1
+    counts = (
+        events.group_by(b=(ts - first) // width)
+        .agg(n=pl.len())
+        .collect(engine="streaming")
+        .sort("b")
+    )
+    per_bin = np.zeros(BINS + 1, dtype=np.int64)
+    per_bin[counts["b"].to_numpy()] = counts["n"].to_numpy()
+    before = np.concatenate([[0], np.cumsum(per_bin)])  # events before bin i
+    # A window ends at the first bin edge where it holds window_events events.
+    edges = [0]
+    while True:
+        i = int(np.searchsorted(before, before[edges[-1]] + window_events, side="left"))
+        if i >= BINS + 1 or before[-1] - before[i] < window_events // 4:
+            break  # the rest (or a small tail) joins the last window
+        edges.append(max(i, edges[-1] + 1))
+    if len(edges) == 1:
+        return whole
+    at = [first + e * width for e in edges]
+    cuts = []
+    for k, e in enumerate(edges):
+        lo = None if k == 0 else at[k]
+        hi = at[k + 1] if k + 1 < len(edges) else None
+        read_lo = read_hi = None
+        if lo is not None:
+            back = int(np.searchsorted(before, before[e] - margin_events, side="right")) - 1
+            read_lo = min(first + max(back, 0) * width, lo - min_margin_ns)
+        if hi is not None:
+            j = edges[k + 1]
+            ahead = int(np.searchsorted(before, before[j] + margin_events, side="left"))
+            read_hi = max(first + min(ahead, BINS + 1) * width, hi + min_margin_ns)
+        cuts.append(Cut(lo, hi, read_lo, read_hi))
+    return cuts
+
+
+def _between(column: str, lo: int | None, hi: int | None) -> pl.Expr:
+    keep = pl.lit(True)
+    if lo is not None:
+        keep &= pl.col(column) >= lo
+    if hi is not None:
+        keep &= pl.col(column) < hi
+    return keep
+
+
+@dataclass
+class Built:
+    """Where the parts went and what could differ from a whole-trace build."""
+
+    windows: int
+    spans: int
+    cut: int
+    ios: int
+
+    def note(self) -> str | None:
+        """A line for the user when the windows changed anything."""
+        if not self.cut:
+            return None
+        return (
+            f"built in {self.windows} time windows: {self.cut} calls or lock holds ran "
+            "past their window with no return traced in its margin; their ends are bounds "
+            "(a whole-trace build may find some of the returns)"
+        )
+
+
+def build(
+    events: pl.LazyFrame,
+    out: Path,
+    era: EraChoice | None = None,
+    with_ios: bool = True,
+    cuts: list[Cut] | None = None,
+) -> Built:
+    """Write the spans of ``events`` to ``out/spans-*.parquet`` and the block I/Os
+    (``blockio.block_ios``) to ``out/ios-*.parquet``, window by window;
+    ``out/built.json`` keeps the counts."""
+    cuts = cuts if cuts is not None else plan(events)
+    eras = input_eras(events, era)
+    last_ts = last_times(events).collect(engine="streaming")
+    prior = Prior.empty()
+    flight = blockio.issues(events.clear()).collect()
+    built = Built(len(cuts), 0, 0, 0)
+    for k, cut in enumerate(cuts):
+        chunk = events.filter(_between("ts", cut.read_lo, cut.read_hi))
+        window = Window(eras, last_ts, prior, cut.hi if cut.hi is not None else 2**63 - 1)
+        tl = timeline(chunk, window=window)
+        spans = tl.spans.filter(_between("start_ts", cut.lo, cut.hi)).collect()
+        assert tl.prior is not None
+        prior = tl.prior
+        if cut.hi is not None:
+            built.cut += spans.filter(~pl.col("exact") & (pl.col("end_ts") >= cut.hi)).height
+        built.spans += spans.height
+        spans.write_parquet(out / f"spans-{k:05d}.parquet")
+        del spans, tl
+        if with_ios:
+            # I/Os are paired exactly: issues still in flight at a window's end are
+            # carried into the next one (the next completion of their device and sector
+            # can only come later).
+            own = events.filter(_between("ts", cut.lo, cut.hi))
+            issued = pl.concat([flight.lazy(), blockio.issues(own)])
+            paired = blockio.pair(issued, blockio.completions(own)).collect()
+            flight = paired.filter(pl.col("done_ts").is_null()).select(flight.columns)
+            table = blockio.done(paired.lazy()).collect()
+            built.ios += table.height
+            table.write_parquet(out / f"ios-{k:05d}.parquet")
+    (out / "built.json").write_text(json.dumps(built.__dict__))
+    return built
+
+
+def load(out: Path) -> tuple[pl.LazyFrame, pl.LazyFrame, Built]:
+    """The spans and I/Os ``build`` wrote, as scans."""
+    built = Built(**json.loads((out / "built.json").read_text()))
+    return (
+        pl.scan_parquet(out / "spans-*.parquet"),
+        pl.scan_parquet(out / "ios-*.parquet"),
+        built,
+    )
