@@ -137,22 +137,28 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
-def derived(
-    trace: Trace, name: str, params: str, build: Callable[[], pl.DataFrame]
-) -> pl.DataFrame:
-    """``build()``, kept in the cache beside the inputs it was built from: keyed by every
-    input's cache entry and clock, ``name``, ``params`` and the code. A trace with an
-    input that has no cache entry (stdin, a text snippet, --no-cache) is built every time."""
+def _derived_path(trace: Trace, name: str, params: str) -> Path | None:
+    """Where a table built from ``trace`` is kept: keyed by every input's cache entry
+    and clock, ``name``, ``params`` and the code; None when an input has no cache entry
+    (stdin, a text snippet, --no-cache)."""
     if not trace.inputs or any(i.cache_key is None for i in trace.inputs):
-        return build()
+        return None
     ident = [name, params, __version__, _code_digest()]
     for info in trace.inputs:
         ident += [str(info.cache_key), json.dumps(info.meta.get("clock"), sort_keys=True)]
-    path = (
-        directory()
-        / "derived"
-        / f"{name}-{hashlib.sha256(chr(0).join(ident).encode()).hexdigest()[:32]}.parquet"
-    )
+    digest = hashlib.sha256(chr(0).join(ident).encode()).hexdigest()[:32]
+    return directory() / "derived" / f"{name}-{digest}"
+
+
+def derived(
+    trace: Trace, name: str, params: str, build: Callable[[], pl.DataFrame]
+) -> pl.DataFrame:
+    """``build()``, kept in the cache beside the inputs it was built from (see
+    ``_derived_path``); built every time when an input has no cache entry."""
+    where = _derived_path(trace, name, params)
+    if where is None:
+        return build()
+    path = where.with_suffix(".parquet")
     if path.is_file():
         try:
             return pl.read_parquet(path)
@@ -167,6 +173,38 @@ def derived(
     except OSError:
         pass  # an unwritable cache is not an error
     return table
+
+
+def derived_parts(trace: Trace, name: str, params: str, build: Callable[[Path], object]) -> Path:
+    """A directory of Parquet parts that ``build(directory)`` writes, kept in the cache
+    like ``derived`` (complete entries only: it is built aside and renamed), or in a
+    scratch directory when an input has no cache entry or the cache is unwritable."""
+    where = _derived_path(trace, name, params)
+    if where is not None and where.is_dir():
+        return where
+    if where is not None:
+        try:
+            where.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=where.parent))
+        except OSError:
+            where = None
+    if where is None:
+        out = scratch()
+        build(out)
+        return out
+    try:
+        build(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
+        tmp.rename(where)
+    except OSError:  # another process kept its build first, or the cache is read-only
+        if not where.is_dir():
+            _remove_at_exit(tmp)
+            return tmp
+        shutil.rmtree(tmp, ignore_errors=True)
+    return where
 
 
 _SCRATCH: list[Path] = []

@@ -110,17 +110,14 @@ def stats_command(
             raise Failure(str(UnknownName("--by column", column, STATS_BY)))
     era = era_from_version(kernel) if kernel else None
     trace = _parse_with_progress(list(inputs), fmt, use_cache=not no_cache, offsets=offsets)
-    figures = tracetool.stats(trace, columns, era, window_ns)
-    tables = {
-        "latency": figures.latency.collect(),
-        "histogram": figures.histogram.collect(),
-        "flushes": figures.flushes.collect(),
-        "flush_paths": figures.flush_paths.collect(),
-        "fh_periods": figures.fh_periods.collect(),
-        "io": figures.io.collect(),
-        "rates": figures.rates.collect(),
-        "buckets": figures.buckets.collect(),
-    }
+    notes: list[str] = []
+    figures = tracetool.stats(trace, columns, era, window_ns, notes)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    names = ("latency", "histogram", "flushes", "flush_paths", "fh_periods", "io", "rates")
+    # One table at a time, each streamed from the spans (Parquet parts for a long trace).
+    tables = {name: getattr(figures, name).collect(engine="streaming") for name in names}
+    tables["buckets"] = figures.buckets.collect()
     if counter_specs:
         from tracetool.counters import parse_spec, reconcile_all
         from tracetool.stats import scoped as scope_flushes
@@ -128,8 +125,8 @@ def stats_command(
 
         specs = [parse_spec(spec) for spec in counter_specs]
         spans, _ = spans_and_ios(trace, era)
-        scoped = scope_flushes(spans.lazy()).collect()
-        tables["counters"] = reconcile_all(spans, scoped, specs)
+        scoped = scope_flushes(spans).collect()
+        tables["counters"] = reconcile_all(spans.collect(), scoped, specs)
     if html_out:
         from tracetool.pages import stats_page
 

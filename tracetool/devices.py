@@ -379,16 +379,16 @@ class Prior:
                 **dict.fromkeys(_KEYS, pl.UInt64),
             }
         )
-        return cls(
-            _mappings(none).collect(), _learned(none).collect(), _attaches(none).collect()
-        )
+        return cls(_mappings(none).collect(), _learned(none).collect(), _attaches(none).collect())
 
     def after(self, rows: pl.LazyFrame, before_ts: int) -> Prior:
         """This state updated with the attributed ``rows`` of a window, up to (not
         including) ``before_ts``: only the last entry per key is kept."""
 
         def last(old: pl.DataFrame, new: pl.LazyFrame, ts: str, by: list[str]) -> pl.DataFrame:
-            both = pl.concat([old.lazy(), new.filter(pl.col(ts) < before_ts)], how="vertical_relaxed")
+            both = pl.concat(
+                [old.lazy(), new.filter(pl.col(ts) < before_ts)], how="vertical_relaxed"
+            )
             last = both.sort(ts).group_by(by, maintain_order=True).last()
             return last.select(old.columns).collect()
 

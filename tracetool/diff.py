@@ -73,7 +73,7 @@ class Run:
     @classmethod
     def of(cls, trace: Trace, era: EraChoice | None = None) -> Run:
         spans, ios = spans_and_ios(trace, era)
-        return cls(spans, ios, trace)
+        return cls(spans.collect(), ios.collect(), trace)
 
     @property
     def span_ns(self) -> int:
@@ -87,7 +87,7 @@ class Run:
         g = grid(self.spans, self.ios, width_ns)
         if g is None:
             return pl.DataFrame(schema={"w": pl.Int64, "seconds": pl.Float64})
-        counts = window_counts(self.spans, self.ios, g)
+        counts = window_counts(self.spans, self.ios, g).collect()
         counts = pl.concat([counts, counts.with_columns(group=pl.lit("all"))])
         frame = g.frame().drop("start_ts")
         if counts.is_empty():

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from tracetool.blockio import block_ios
+from tracetool.distributions import grouped
 from tracetool.events import Trace
 from tracetool.kernel import EraChoice
 from tracetool.timeline import timeline
@@ -68,15 +69,9 @@ def latency(spans: pl.LazyFrame, by: Sequence[str] = ()) -> pl.LazyFrame:
     keys = ["kind", "func", *by]
     timed = _durations(spans).filter(pl.col("start_ts") < pl.col("end_ts"))
     exact = pl.col("exact")
-    return (
-        timed.group_by(keys)
-        .agg(
-            *distribution(pl.col("dur").filter(exact)),
-            inexact=(~exact).sum(),
-        )
-        .filter(pl.col("count") > 0)
-        .sort("kind", "func", *by)
-    )
+    figures = grouped(timed.filter(exact), keys, pl.col("dur"), distribution)
+    inexact = timed.group_by(keys).agg(inexact=(~exact).sum())
+    return figures.join(inexact, on=keys, how="left", nulls_equal=True).sort("kind", "func", *by)
 
 
 def histogram(spans: pl.LazyFrame, by: Sequence[str] = ()) -> pl.LazyFrame:
@@ -107,15 +102,27 @@ def scoped(spans: pl.LazyFrame) -> pl.LazyFrame:
     flush = spans.filter(pl.col("kind").is_in(FLUSH_KINDS) & pl.col("device").is_not_null())
     end = pl.col("iova") + pl.col("size")
     # A flush whose range was not traced (a cut line) says nothing about the span.
-    lo = pl.when(end.is_not_null()).then(pl.col("iova")).min().over("device")
-    hi = end.max().over("device")
-    covers = (pl.col("iova") <= lo) & (end >= hi)
-    narrower = (~covers).fill_null(False).any().over("device")
-    wide = (covers & narrower).fill_null(False)
-    return flush.with_columns(
-        scope=pl.when(pl.col("caller").is_in(GLOBAL_CALLERS) | wide)
-        .then(pl.lit("global"))
-        .otherwise(pl.lit("ranged"))
+    # Per-device figures come from aggregations joined back (not window functions), so
+    # a long trace's flushes stream instead of being held for the windows.
+    hull = flush.group_by("device").agg(
+        _lo=pl.when(end.is_not_null()).then(pl.col("iova")).min(), _hi=end.max()
+    )
+    covers = (pl.col("iova") <= pl.col("_lo")) & (end >= pl.col("_hi"))
+    narrower = (
+        flush.join(hull, on="device")
+        .group_by("device")
+        .agg(_narrower=(~covers).fill_null(False).any())
+    )
+    wide = (covers & pl.col("_narrower")).fill_null(False)
+    return (
+        flush.join(hull, on="device", how="left", maintain_order="left")
+        .join(narrower, on="device", how="left", maintain_order="left")
+        .with_columns(
+            scope=pl.when(pl.col("caller").is_in(GLOBAL_CALLERS) | wide)
+            .then(pl.lit("global"))
+            .otherwise(pl.lit("ranged"))
+        )
+        .drop("_lo", "_hi", "_narrower")
     )
 
 
@@ -123,18 +130,21 @@ def flush_paths(spans: pl.LazyFrame) -> pl.LazyFrame:
     """RPCITs per device, calling function and scope: count, failures, pages flushed
     by the ranged ones, and their latency."""
     failed = pl.col("ret").is_not_null() & (pl.col("ret") != 0)
-    dur = (pl.col("end_ts") - pl.col("start_ts")).filter(pl.col("exact"))
-    return (
-        scoped(spans)
-        .group_by("device", "caller", "scope")
-        .agg(
-            flushes=pl.len(),
-            failed=failed.sum(),
-            pages=pl.when(pl.col("scope") == "ranged").then(pl.col("size") // PAGE).sum(),
-            mean=dur.mean(),
-            p99=dur.quantile(0.99, interpolation="linear"),
-        )
-        .sort("device", "scope", "caller", nulls_last=True)
+    keys = ["device", "caller", "scope"]
+    flush = scoped(spans)
+    counts = flush.group_by(keys).agg(
+        flushes=pl.len(),
+        failed=failed.sum(),
+        pages=pl.when(pl.col("scope") == "ranged").then(pl.col("size") // PAGE).sum(),
+    )
+    latency = grouped(
+        flush.filter(pl.col("exact")),
+        keys,
+        pl.col("end_ts") - pl.col("start_ts"),
+        lambda v: [v.mean().alias("mean"), v.quantile(0.99, interpolation="linear").alias("p99")],
+    )
+    return counts.join(latency, on=keys, how="left", nulls_equal=True).sort(
+        "device", "scope", "caller", nulls_last=True
     )
 
 
@@ -230,10 +240,15 @@ def io(events: pl.LazyFrame) -> pl.LazyFrame:
 def io_of(ios: pl.LazyFrame) -> pl.LazyFrame:
     """``io`` of I/Os already paired by ``block_ios``."""
     span_s = (pl.col("done_ts").max() - pl.col("issue_ts").min()).cast(pl.Float64) / 1e9
+    latency = grouped(
+        ios,
+        ["dev"],
+        pl.col("latency"),
+        lambda v: [e.name.prefix("lat_") for e in distribution(v)[1:]],
+    )
     return (
         ios.group_by("dev")
         .agg(
-            *(e.name.prefix("lat_") for e in distribution(pl.col("latency"))[1:]),
             ios=pl.len(),
             bytes=pl.col("bytes").sum(),
             seconds=span_s,
@@ -243,6 +258,8 @@ def io_of(ios: pl.LazyFrame) -> pl.LazyFrame:
             iops=pl.when(pl.col("seconds") > 0).then(pl.col("ios") / pl.col("seconds")),
             mb_s=pl.when(pl.col("seconds") > 0).then(pl.col("bytes") / pl.col("seconds") / 1e6),
         )
+        .join(latency, on="dev", how="left", nulls_equal=True)
+        .select("dev", pl.col("^lat_.*$"), pl.exclude("dev", "^lat_.*$"))
         .sort("dev")
     )
 
@@ -336,23 +353,36 @@ class Grid:
         )
 
 
-def grid(spans: pl.DataFrame, ios: pl.DataFrame, width_ns: int | None = None) -> Grid | None:
+Frame = pl.DataFrame | pl.LazyFrame
+
+
+def grid(spans: Frame, ios: Frame, width_ns: int | None = None) -> Grid | None:
     """The run's span cut into windows of ``width_ns`` (default: a ``WINDOWS``th of the
     span, at least 1 µs); None when the run has neither I/Os nor RPCITs."""
-    flush_ts = spans.filter(pl.col("kind").is_in(FLUSH_KINDS))["start_ts"]
-    start = pl.concat([ios["issue_ts"].cast(pl.Int64), flush_ts.cast(pl.Int64)]).min()
-    end = pl.concat([ios["done_ts"].cast(pl.Int64), flush_ts.cast(pl.Int64)]).max()
+    flush_ts = pl.col("start_ts").filter(pl.col("kind").is_in(FLUSH_KINDS)).cast(pl.Int64)
+    ends = pl.concat(
+        [
+            spans.lazy().select(lo=flush_ts.min(), hi=flush_ts.max()),
+            ios.lazy().select(
+                lo=pl.col("issue_ts").cast(pl.Int64).min(),
+                hi=pl.col("done_ts").cast(pl.Int64).max(),
+            ),
+        ]
+    )
+    start, end = (
+        ends.select(pl.col("lo").min(), pl.col("hi").max()).collect(engine="streaming").row(0)
+    )
     if start is None or end is None:
         return None
-    start, end = int(start), int(end)  # type: ignore[arg-type]
     span = max(1, end - start)
     return Grid(start, max(end, start + 1), width_ns or max(1_000, span // WINDOWS))
 
 
-def window_counts(spans: pl.DataFrame, ios: pl.DataFrame, g: Grid) -> pl.DataFrame:
-    """What happened per window, long: ``w``, ``what`` (ios, bytes, flushes, global,
-    unmaps), ``group`` (the block or IOMMU device) and ``n``."""
-    flush = scoped(spans.lazy()).collect()
+def window_counts(spans: Frame, ios: Frame, g: Grid) -> pl.LazyFrame:
+    """What happened per window: ``w``, ``what`` (ios, bytes, flushes, global, unmaps),
+    ``group`` (the block or IOMMU device) and the total ``n``."""
+    flush = scoped(spans.lazy())
+    ios = ios.lazy()
     dev = pl.col("device").fill_null("?")
     parts = [
         ios.select(w=g.window("done_ts"), what=pl.lit("ios"), group="dev", n=pl.lit(1.0)),
@@ -361,26 +391,37 @@ def window_counts(spans: pl.DataFrame, ios: pl.DataFrame, g: Grid) -> pl.DataFra
         flush.filter(pl.col("scope") == "global").select(
             w=g.window("start_ts"), what=pl.lit("global"), group=dev
         ),
-        unmaps(spans.lazy())
-        .collect()
-        .select(w=g.window("start_ts"), what=pl.lit("unmaps"), group=dev),
+        unmaps(spans.lazy()).select(w=g.window("start_ts"), what=pl.lit("unmaps"), group=dev),
     ]
-    return pl.concat(parts, how="diagonal_relaxed").with_columns(
-        pl.col("n").fill_null(1.0).cast(pl.Float64)
+    return (
+        pl.concat(parts, how="diagonal_relaxed")
+        .with_columns(pl.col("n").fill_null(1.0).cast(pl.Float64))
+        .group_by("w", "what", "group")
+        .agg(pl.col("n").sum())
     )
 
 
 RATE_COLUMNS = ("ios", "bytes", "flushes", "global", "unmaps")
+RATES_SCHEMA = pl.Schema(
+    {
+        "start_ts": pl.Int64(),
+        "seconds": pl.Float64(),
+        "device": pl.String(),
+        **dict.fromkeys(RATE_COLUMNS, pl.Float64()),
+        "iops": pl.Float64(),
+        "mb_s": pl.Float64(),
+        "flushes_per_s": pl.Float64(),
+    }
+)
 
 
-def rates(spans: pl.DataFrame, ios: pl.DataFrame, width_ns: int | None = None) -> pl.DataFrame:
+def rates(spans: Frame, ios: Frame, width_ns: int | None = None) -> pl.DataFrame:
     """Per window and device: counts, IOPS, MB/s and RPCITs per second (see the module
     doc). Every device has a row in every window."""
     g = grid(spans, ios, width_ns)
-    schema = {"start_ts": pl.Int64, "seconds": pl.Float64, "group": pl.String}
     if g is None:
-        return pl.DataFrame(schema=schema)
-    counts = window_counts(spans, ios, g)
+        return pl.DataFrame(schema=RATES_SCHEMA)
+    counts = window_counts(spans, ios, g).collect(engine="streaming")
     groups = counts.select("group").unique()
     per = counts.group_by("w", "group").agg(
         **{c: pl.col("n").filter(pl.col("what") == c).sum() for c in RATE_COLUMNS}
@@ -397,7 +438,8 @@ def rates(spans: pl.DataFrame, ios: pl.DataFrame, width_ns: int | None = None) -
         )
         .rename({"group": "device"})
         .sort("device", "w")
-        .drop("w")
+        .select(RATES_SCHEMA.names())
+        .cast(RATES_SCHEMA)
     )
 
 
@@ -416,16 +458,32 @@ class Stats:
     buckets: pl.LazyFrame
 
 
-def spans_and_ios(trace: Trace, era: EraChoice | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def spans_and_ios(
+    trace: Trace, era: EraChoice | None = None, notes: list[str] | None = None
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """The timeline's spans and the paired block I/Os of ``trace``, from the cache when
-    they were built before from the same cached inputs."""
-    from tracetool import cache
+    they were built before from the same cached inputs. A trace of more than
+    ``windowed.WINDOW_EVENTS`` events is built window by window into Parquet parts
+    (``tracetool.windowed``), and what that changed is added to ``notes``."""
+    from tracetool import cache, windowed
 
-    spans = cache.derived(
+    cuts = windowed.plan(trace.events)
+    if len(cuts) > 1:
+        out = cache.derived_parts(
+            trace,
+            "windowed",
+            repr(era),
+            lambda path: windowed.build(trace.events, path, era, cuts=cuts),
+        )
+        spans, ios, built = windowed.load(out)
+        if notes is not None and built.note():
+            notes.append(str(built.note()))
+        return spans, ios
+    built_spans = cache.derived(
         trace, "spans", repr(era), lambda: timeline(trace.events, era).spans.collect()
     )
-    ios = cache.derived(trace, "ios", "", lambda: block_ios(trace.events).collect())
-    return spans, ios
+    built_ios = cache.derived(trace, "ios", "", lambda: block_ios(trace.events).collect())
+    return built_spans.lazy(), built_ios.lazy()
 
 
 def stats(
@@ -433,25 +491,26 @@ def stats(
     by: Sequence[str] = (),
     era: EraChoice | None = None,
     window_ns: int | None = None,
+    notes: list[str] | None = None,
 ) -> Stats:
     """Latency distributions, RPCIT accounting, block I/O and per-window rates of
     ``trace``; ``by`` adds span columns (``device``, ``cpu``, ``comm``, ``pid``, ``file``,
     ``window``) to the grouping of latencies; ``window_ns`` is the window width (default:
-    a ``WINDOWS``th of the run)."""
-    spans, ios = spans_and_ios(trace, era)
+    a ``WINDOWS``th of the run). ``notes`` collects what the user should know of how
+    the figures were made (a long trace built in windows)."""
+    spans, ios = spans_and_ios(trace, era, notes)
     g = grid(spans, ios, window_ns)
     if "window" in by:
         start = g.start + g.window("start_ts") * g.width if g else pl.lit(None, pl.Int64)
         spans = spans.with_columns(window=start)
-    lazy = spans.lazy()
     return Stats(
-        latency(lazy, by),
-        histogram(lazy, by),
-        flushes(lazy),
-        flush_paths(lazy),
-        fh_periods(lazy),
-        io_of(ios.lazy()),
-        rates(spans, ios, window_ns).lazy(),
-        durations(lazy, ios.lazy()),
+        latency(spans, by),
+        histogram(spans, by),
+        flushes(spans),
+        flush_paths(spans),
+        fh_periods(spans),
+        io_of(ios),
+        pl.defer(lambda: rates(spans, ios, window_ns), schema=RATES_SCHEMA),
+        durations(spans, ios),
         buckets(trace.table("histograms")),
     )

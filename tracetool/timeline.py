@@ -347,9 +347,10 @@ def _bound_ends(rows: pl.LazyFrame, events: pl.LazyFrame, last_ts: pl.LazyFrame)
 
 def _lock_holds(rows: pl.LazyFrame, last_ts: pl.LazyFrame) -> pl.LazyFrame:
     """Traced holds: an acquire's return (or entry) to the next release of the same lock
-    by the same task, or to the input's last event (``last_ts``) when none follows. Where the trace shows the calls but not the lock (function_graph
-    prints no arguments), the lock is named by its family (``mutex@?``) and acquires and
-    releases of that family pair up as they nest (last taken, first released)."""
+    by the same task, or to the input's last event (``last_ts``) when none follows.
+    Where the trace shows the calls but not the lock (function_graph prints no
+    arguments), the lock is named by its family (``mutex@?``) and acquires and releases
+    of that family pair up as they nest (last taken, first released)."""
     is_acq = pl.col("func").is_in(LOCK_ACQUIRE)
     known = pl.col("lock").is_not_null()
     family = pl.col("func").replace_strict(LOCK_FAMILY, default=None)
@@ -604,8 +605,8 @@ def _crash_spans(crashes: pl.LazyFrame, spans: pl.LazyFrame) -> pl.LazyFrame:
 
 def input_eras(events: pl.LazyFrame, era: EraChoice | None = None) -> dict[str, EraChoice]:
     """The era of every input: ``era`` for all, or the one each input's symbols tell."""
-    files = events.select(pl.col("file").unique().sort()).collect(engine="streaming")
-    files = files["file"].to_list()
+    found = events.select(pl.col("file").unique().sort()).collect(engine="streaming")
+    files: list[str] = found["file"].to_list()
     if era is not None:
         return dict.fromkeys(files, era)
     seen = symbols_seen(events)

@@ -37,7 +37,7 @@ from tracetool.devices import CORRELATE_NS, Prior
 from tracetool.kernel import EraChoice
 from tracetool.timeline import Window, input_eras, last_times, timeline
 
-WINDOW_EVENTS = 400_000
+WINDOW_EVENTS = 250_000
 MARGIN_EVENTS = 50_000
 MIN_MARGIN_NS = 2 * CORRELATE_NS
 BINS = 1 << 16  # time bins the event counts are taken in, to place window edges

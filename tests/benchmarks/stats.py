@@ -3,6 +3,7 @@
     python tests/benchmarks/stats.py              # about 10 M lines (2000 tiles)
     python tests/benchmarks/stats.py --smoke      # about 100 k lines, for CI
     python tests/benchmarks/stats.py --tiles N --keep DIR
+    python tests/benchmarks/stats.py --big 10 --keep DIR   # only the 10 GB memory run
 
 The trace is samples/flush/s390-fio-zvm-lazy.txt repeated ``tiles`` times, each copy
 shifted by the sample's length in time, so every figure of the sample scales exactly (the
@@ -17,6 +18,11 @@ on the same file, so machine noise cancels:
 * ``peak_rss_cached_mb``, ``peak_rss_text_mb``: peak RSS of a child running the CLI's
   ``stats`` with the cache warm, and from the text with no cache (also over the file
   size).
+
+``--big GB`` writes a trace of at least that many gigabytes (streamed to disk, a tile
+at a time) and runs only the CLI's ``stats --no-cache`` on it in a child: its peak RSS
+(target <= 1.5 GB for 10 GB), its time, and the check that the counts are ``tiles``
+times the sample's.
 """
 
 from __future__ import annotations
@@ -76,13 +82,13 @@ def collect_all(figures: object) -> dict[str, pl.DataFrame]:
     return {n: getattr(figures, n).collect() for n in names}
 
 
-def child_rss(path: Path, cache_dir: Path, *flags: str) -> int:
+def child_rss(path: Path, cache_dir: Path, *flags: str, out: str = "/dev/null") -> int:
     """Peak RSS (bytes) of the CLI's ``stats`` in a fresh process. VmHWM, not
     ru_maxrss: the latter survives exec, so a child would report this process's size."""
     env = {**os.environ, "TRACETOOL_CACHE_DIR": str(cache_dir)}
     code = (
         "import re, sys\nfrom tracetool.cli import main\n"
-        "try:\n    main(['stats', *sys.argv[1:], '--format', 'json', '-o', '/dev/null'])\n"
+        f"try:\n    main(['stats', *sys.argv[1:], '--format', 'json', '-o', {out!r}])\n"
         "except SystemExit:\n    pass\n"
         "status = open('/proc/self/status').read()\n"
         "print(int(re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1)))\n"
@@ -102,16 +108,63 @@ def main() -> None:
     ap.add_argument("--tiles", type=int, default=2000)
     ap.add_argument("--smoke", action="store_true", help="20 tiles, for CI")
     ap.add_argument("--keep", type=Path, help="write the trace here and keep it")
+    ap.add_argument("--big", type=float, metavar="GB", help="only the memory run on GB")
     args = ap.parse_args()
     tiles = 20 if args.smoke else args.tiles
 
-    import tracetool
-
     work = args.keep or Path(tempfile.mkdtemp(prefix="tt-stats-"))
     work.mkdir(parents=True, exist_ok=True)
+    truth = json.loads(SAMPLE.with_suffix(".truth.json").read_text())
+    if args.big:
+        big(work, args.big, truth)
+    else:
+        figures(work, tiles, truth)
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def big(work: Path, gb: float, truth: dict[str, int]) -> None:
+    sample_mb = SAMPLE.stat().st_size / 1e6
+    tiles = int(gb * 1000 / sample_mb) + 1
+    path = work / f"fio-lazy-{tiles}.txt"
+    gen_s = 0.0
+    if not path.exists():
+        gen_s, _ = timed(lambda: generate(path, tiles))
+    result = work / "stats.json"
+    cache_dir = Path(tempfile.mkdtemp(prefix="tt-cache-", dir=work))
+    run_s, rss = timed(lambda: child_rss(path, cache_dir, "--no-cache", out=str(result)))
+    tables = json.loads(result.read_text())
+    (flush,) = tables["flushes"]
+    (io,) = tables["io"]
+    assert flush["flushes"] == truth["rpcit"] * tiles, (flush, truth)
+    assert flush["global"] == truth["rpcit_global"] * tiles
+    assert io["ios"] == truth["ios"] * tiles
+    size = path.stat().st_size
+    print(
+        json.dumps(
+            {
+                "tiles": tiles,
+                "file_gb": round(size / 1e9, 2),
+                "generate_s": round(gen_s, 1),
+                "stats_text_s": round(run_s, 1),  # type: ignore[arg-type]
+                "mb_s": round(size / 1e6 / run_s, 1),  # type: ignore[operator]
+                "peak_rss_text_mb": round(rss / 1e6, 1),  # type: ignore[operator]
+                "peak_rss_vs_file": round(rss / size, 3),  # type: ignore[operator]
+                "counts_match_truth": True,
+                "targets": {"peak_rss_text_mb": "<= 1500 for >= 10 GB"},
+            },
+            indent=2,
+        )
+    )
+
+
+def figures(work: Path, tiles: int, truth: dict[str, int]) -> None:
+    import tracetool
+
     path = work / "fio-lazy-tiled.txt"
     gen_s, lines = timed(lambda: generate(path, tiles))
-    truth = json.loads(SAMPLE.with_suffix(".truth.json").read_text())
 
     parse_s, trace = timed(lambda: tracetool.parse(path, use_cache=False).events.collect())
     del trace
@@ -151,10 +204,6 @@ def main() -> None:
             indent=2,
         )
     )
-    if not args.keep:
-        import shutil
-
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
