@@ -11,9 +11,10 @@ inputs' last event times are those of the whole trace, so lookups back in time g
 what the whole trace gives. What can differ:
 
 * a call (or lock hold) that outlasts the margin after its window is paired with no
-  return, and ends, inexact, at its task's next event or at the end of its input. Spans
-  of a window that run past its end without a traced return are counted
-  (``Built.cut``): each is such a call or one whose return is not in the trace at all;
+  return, and ends, inexact, at its task's next event or at the end of its input; its
+  return, in a later window, is an orphan with a bounded start. Such split calls are
+  counted (``Built.cut``), and so are the spans that run past their window with no
+  return in its margin (``Built.open``: split, or never returned in the trace);
 * a pointer or handle first mapped to a device beyond a window's margin gives no device
   to the calls before it, where the whole-trace build would look forward to it.
 
@@ -40,7 +41,9 @@ from tracetool.timeline import Window, input_eras, last_times, timeline
 WINDOW_EVENTS = 250_000
 MARGIN_EVENTS = 50_000
 MIN_MARGIN_NS = 2 * CORRELATE_NS
+UNTIMED = 1000  # at most this many events without a time still allow windows
 BINS = 1 << 16  # time bins the event counts are taken in, to place window edges
+CALL = ["file", "pid", "cpu", "func"]  # the spans of one task's calls of one function
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,38 @@ class Cut:
     read_hi: int | None
 
 
+def _cells(
+    events: pl.LazyFrame, first: int, last: int, window_events: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Event counts over time: ``(starts, counts)`` of non-empty cells in time order.
+    The span is cut into ``BINS`` bins; bins holding more than half a window (bursts)
+    are cut again into ``BINS`` parts each, in one more pass."""
+    ts = pl.col("ts")
+    events = events.filter(ts.is_not_null())
+    width = (last - first) // BINS + 1
+    bins = (
+        events.group_by(b=(ts - first) // width)
+        .agg(n=pl.len())
+        .collect(engine="streaming")
+        .sort("b")
+    )
+    heavy = bins.filter(pl.col("n") > window_events // 2)["b"]
+    sub = -(-width // BINS)  # ceil: a bin's parts cover it
+    if heavy.is_empty() or width == 1:
+        return (first + bins["b"] * width).to_numpy(), bins["n"].to_numpy()
+    parts = (
+        events.filter(((ts - first) // width).is_in(heavy.implode()))
+        .group_by(start=first + (ts - first) // width * width + (ts - first) % width // sub * sub)
+        .agg(n=pl.len())
+        .collect(engine="streaming")
+    )
+    light = bins.filter(~pl.col("b").is_in(heavy.implode())).select(
+        start=first + pl.col("b") * width, n="n"
+    )
+    cells = pl.concat([light, parts.cast(light.schema)]).sort("start")
+    return cells["start"].to_numpy(), cells["n"].to_numpy()
+
+
 def plan(
     events: pl.LazyFrame,
     window_events: int = WINDOW_EVENTS,
@@ -61,56 +96,52 @@ def plan(
     min_margin_ns: int = MIN_MARGIN_NS,
 ) -> list[Cut]:
     """The windows of a trace, placed by its events' times: one unbounded window when
-    it has at most ``window_events`` events or any event without a time."""
+    it has at most ``window_events`` events, or more than ``UNTIMED`` events without a
+    time (function_graph without ``funcgraph-abstime``). A few untimed events (markers
+    such as function_graph's context-switch lines) are read by every window."""
     ts = pl.col("ts")
     head = events.select(n=pl.len(), nulls=ts.null_count(), lo=ts.min(), hi=ts.max())
     n, nulls, first, last = head.collect(engine="streaming").row(0)
     whole = [Cut(None, None, None, None)]
-    if n <= window_events or nulls or first is None:
+    if n <= window_events or nulls > UNTIMED or first is None:
         return whole
-    width = (last - first) // BINS + 1
-    counts = (
-        events.group_by(b=(ts - first) // width)
-        .agg(n=pl.len())
-        .collect(engine="streaming")
-        .sort("b")
-    )
-    per_bin = np.zeros(BINS + 1, dtype=np.int64)
-    per_bin[counts["b"].to_numpy()] = counts["n"].to_numpy()
-    before = np.concatenate([[0], np.cumsum(per_bin)])  # events before bin i
-    # A window ends at the first bin edge where it holds window_events events.
+    starts, counts = _cells(events, first, last, window_events)
+    starts = np.append(starts, last + 1)  # the end of the last cell
+    before = np.concatenate([[0], np.cumsum(counts)])  # events before cell i
+    cells = len(counts)
+    # A window ends at the first cell edge where it holds window_events events.
     edges = [0]
     while True:
         i = int(np.searchsorted(before, before[edges[-1]] + window_events, side="left"))
-        if i >= BINS + 1 or before[-1] - before[i] < window_events // 4:
+        if i >= cells or before[-1] - before[i] < window_events // 4:
             break  # the rest (or a small tail) joins the last window
         edges.append(max(i, edges[-1] + 1))
     if len(edges) == 1:
         return whole
-    at = [first + e * width for e in edges]
     cuts = []
     for k, e in enumerate(edges):
-        lo = None if k == 0 else at[k]
-        hi = at[k + 1] if k + 1 < len(edges) else None
+        lo = None if k == 0 else int(starts[e])
+        hi = int(starts[edges[k + 1]]) if k + 1 < len(edges) else None
         read_lo = read_hi = None
         if lo is not None:
             back = int(np.searchsorted(before, before[e] - margin_events, side="right")) - 1
-            read_lo = min(first + max(back, 0) * width, lo - min_margin_ns)
+            read_lo = min(int(starts[max(back, 0)]), lo - min_margin_ns)
         if hi is not None:
             j = edges[k + 1]
             ahead = int(np.searchsorted(before, before[j] + margin_events, side="left"))
-            read_hi = max(first + min(ahead, BINS + 1) * width, hi + min_margin_ns)
+            read_hi = max(int(starts[min(ahead, cells)]), hi + min_margin_ns)
         cuts.append(Cut(lo, hi, read_lo, read_hi))
     return cuts
 
 
-def _between(column: str, lo: int | None, hi: int | None) -> pl.Expr:
+def _between(column: str, lo: int | None, hi: int | None, untimed: bool = False) -> pl.Expr:
+    """``lo <= column < hi`` (None: unbounded); rows without a value only if ``untimed``."""
     keep = pl.lit(True)
     if lo is not None:
         keep &= pl.col(column) >= lo
     if hi is not None:
         keep &= pl.col(column) < hi
-    return keep
+    return keep | pl.col(column).is_null() if untimed else keep.fill_null(False)
 
 
 @dataclass
@@ -119,7 +150,8 @@ class Built:
 
     windows: int
     spans: int
-    cut: int
+    cut: int  # calls split between windows: an unpaired entry, then an orphan return
+    open: int  # spans that ran past their window with no return in its margin
     ios: int
 
     def note(self) -> str | None:
@@ -127,9 +159,9 @@ class Built:
         if not self.cut:
             return None
         return (
-            f"built in {self.windows} time windows: {self.cut} calls or lock holds ran "
-            "past their window with no return traced in its margin; their ends are bounds "
-            "(a whole-trace build may find some of the returns)"
+            f"built in {self.windows} time windows: {self.cut} calls outlasted a window's "
+            "margin, and each shows as an entry and a return with bounded ends; "
+            f"{self.open} spans ran past their window with no return in its margin"
         )
 
 
@@ -148,16 +180,24 @@ def build(
     last_ts = last_times(events).collect(engine="streaming")
     prior = Prior.empty()
     flight = blockio.issues(events.clear()).collect()
-    built = Built(len(cuts), 0, 0, 0)
+    built = Built(len(cuts), 0, 0, 0, 0)
+    returns: list[pl.DataFrame] = []
     for k, cut in enumerate(cuts):
-        chunk = events.filter(_between("ts", cut.read_lo, cut.read_hi))
+        chunk = events.filter(_between("ts", cut.read_lo, cut.read_hi, untimed=True))
         window = Window(eras, last_ts, prior, cut.hi if cut.hi is not None else 2**63 - 1)
         tl = timeline(chunk, window=window)
-        spans = tl.spans.filter(_between("start_ts", cut.lo, cut.hi)).collect()
+        # Spans without a start (from untimed events) are kept by the first window.
+        spans = tl.spans.filter(_between("start_ts", cut.lo, cut.hi, untimed=k == 0)).collect()
         assert tl.prior is not None
         prior = tl.prior
         if cut.hi is not None:
-            built.cut += spans.filter(~pl.col("exact") & (pl.col("end_ts") >= cut.hi)).height
+            built.open += spans.filter(~pl.col("exact") & (pl.col("end_ts") >= cut.hi)).height
+        unpaired = ~pl.col("exact") & pl.col("end_line").is_null()
+        spans.filter(unpaired).select(*CALL, "start_line", k=pl.lit(k)).write_parquet(
+            out / f"entries-{k:05d}.parquet"
+        )
+        orphan = ~pl.col("exact") & (pl.col("start_line") == pl.col("end_line"))
+        returns.append(spans.filter(orphan).select(*CALL, "end_line", k=pl.lit(k)))
         built.spans += spans.height
         spans.write_parquet(out / f"spans-{k:05d}.parquet")
         del spans, tl
@@ -172,6 +212,20 @@ def build(
             table = blockio.done(paired.lazy()).collect()
             built.ios += table.height
             table.write_parquet(out / f"ios-{k:05d}.parquet")
+    # A call whose entry and return fell in windows too far apart is an unpaired entry
+    # in one and an orphan return in a later one.
+    split = (
+        pl.concat(returns)
+        .lazy()
+        .join(pl.scan_parquet(out / "entries-*.parquet"), on=CALL, suffix="_e", nulls_equal=True)
+        .filter((pl.col("k_e") < pl.col("k")) & (pl.col("start_line") < pl.col("end_line")))
+        .select(*CALL, "end_line")
+        .unique()
+        .collect(engine="streaming")
+    )
+    built.cut = split.height
+    for part in out.glob("entries-*.parquet"):
+        part.unlink()
     (out / "built.json").write_text(json.dumps(built.__dict__))
     return built
 
