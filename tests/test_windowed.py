@@ -179,3 +179,24 @@ def test_a_burst_is_cut_finer_than_the_time_bins() -> None:
     cuts = windowed.plan(events, window_events=500, margin_events=10, min_margin_ns=1)
     in_burst = [c for c in cuts if c.lo is not None and c.lo >= 3_600_000_000_000]
     assert len(in_burst) >= 4
+
+
+def test_a_windowed_build_is_cached_and_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRACETOOL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(windowed.plan, "__defaults__", (700, 50, windowed.MIN_MARGIN_NS))
+    trace_file = tmp_path / "run.txt"
+    trace_file.write_bytes((SAMPLES / "flush/s390-fio-zvm-lazy.txt").read_bytes())
+    first = stats(tracetool.parse(trace_file)).flushes.collect()
+    (entry,) = (tmp_path / "cache" / "derived").iterdir()
+    assert entry.name.startswith("windowed-") and entry.is_dir()
+    assert len(list(entry.glob("spans-*.parquet"))) > 3
+
+    def no_rebuild(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the cached windows were built again")
+
+    monkeypatch.setattr(windowed, "build", no_rebuild)
+    monkeypatch.setattr(windowed, "plan", no_rebuild)
+    again = stats(tracetool.parse(trace_file)).flushes.collect()
+    assert again.equals(first)

@@ -175,13 +175,20 @@ def derived(
     return table
 
 
+def cached_parts(trace: Trace, name: str, params: str) -> Path | None:
+    """The directory ``derived_parts`` keeps for these arguments, if it was built."""
+    where = _derived_path(trace, name, params)
+    return where if where is not None and where.is_dir() else None
+
+
 def derived_parts(trace: Trace, name: str, params: str, build: Callable[[Path], object]) -> Path:
     """A directory of Parquet parts that ``build(directory)`` writes, kept in the cache
     like ``derived`` (complete entries only: it is built aside and renamed), or in a
     scratch directory when an input has no cache entry or the cache is unwritable."""
-    where = _derived_path(trace, name, params)
-    if where is not None and where.is_dir():
+    where = cached_parts(trace, name, params)
+    if where is not None:
         return where
+    where = _derived_path(trace, name, params)
     if where is not None:
         try:
             where.parent.mkdir(parents=True, exist_ok=True)

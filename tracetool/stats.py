@@ -467,8 +467,9 @@ def spans_and_ios(
     (``tracetool.windowed``), and what that changed is added to ``notes``."""
     from tracetool import cache, windowed
 
-    cuts = windowed.plan(trace.events)
-    if len(cuts) > 1:
+    out = cache.cached_parts(trace, "windowed", repr(era))
+    cuts = windowed.plan(trace.events) if out is None else []
+    if out is not None or len(cuts) > 1:
         out = cache.derived_parts(
             trace,
             "windowed",
