@@ -28,6 +28,7 @@ from tracetool.events import (
     events_schema,
     flatten_args,
     scan_events,
+    write_part,
 )
 from tracetool.ftrace import Dialect, extract_args
 from tracetool.inputs import Source, choose_format, expand, head_lines, read_chunks, text_source
@@ -133,7 +134,7 @@ def _chunk_to(
     events, diags, losses, records, tally = _chunk(*args)  # type: ignore[arg-type]
     events = events.select(schema.names()).cast(schema)
     if part is not None:
-        flatten_args(events).write_parquet(part, compression="lz4")
+        write_part(events, part)
         events = events.clear()
     return events, diags, losses, records, tally
 
