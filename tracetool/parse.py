@@ -143,10 +143,13 @@ def _chunk(
     data: bytes, first_line: int, spec: FormatSpec, dialect: Dialect, file: str
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, Records, dict[str, int]]:
     """Parse one chunk of whole lines into events, diagnostics and raw loss rows."""
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        data = data.decode("utf-8", "replace").encode()
+    # ASCII is valid UTF-8, and isascii() neither allocates nor decodes: only other
+    # chunks pay for a full decode to find (and replace) invalid bytes.
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            data = data.decode("utf-8", "replace").encode()
     lines = pl.scan_lines(data, name="text", row_index_name="line", row_index_offset=first_line)
     if b"\r" in data:
         lines = lines.with_columns(pl.col("text").str.strip_suffix("\r"))
