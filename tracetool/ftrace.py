@@ -252,8 +252,10 @@ def _name_events(lf: pl.LazyFrame, dialect: Dialect) -> pl.LazyFrame:
         lf = lf.with_columns(rest=pl.coalesce(delta, stripped))
     # With sym-offset/sym-addr the ip of a print reads "tracing_mark_write+0x8a/0x170
     # <ffffffff8149895a>: text"; the event is still tracing_mark_write.
+    # The guard is the pattern's own start, so the replace runs only on the lines it
+    # rewrites, not on every payload that holds "+0x" further on (probe events).
     symoff = (
-        pl.when(rest.str.contains("+0x", literal=True))
+        pl.when(rest.str.contains(r"^[\w.]+\+0x"))
         .then(rest)
         .str.replace(r"^([\w.]+)\+0x[0-9a-f]+/0x[0-9a-f]+(?: <[0-9a-f]+>)?: ", "$1: ")
     )
