@@ -474,7 +474,11 @@ def parse(
                     sink,
                     via,
                     functools.partial(
-                        _parse_stream, source, format="trace-cmd", kv=kv, sink=sink,
+                        _parse_stream,
+                        source,
+                        format="trace-cmd",
+                        kv=kv,
+                        sink=sink,
                         progress=progress,
                     ),
                 )
