@@ -17,6 +17,7 @@ dumps and histograms. Every row keeps ``file`` and ``line``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -335,6 +336,16 @@ def flatten_args(events: pl.DataFrame) -> pl.DataFrame:
     return events.with_columns(
         pl.col("args").struct.rename_fields([f"args.{f}" for f in fields])
     ).unnest("args")
+
+
+def write_part(events: pl.DataFrame, path: Path) -> None:
+    """Events as a stored part (see ``flatten_args``), without its all-null columns
+    (most ``args`` fields, since a chunk holds few event kinds): ``scan_events`` reads
+    those back as nulls, so neither the write nor a later query spends time on them."""
+    flat = flatten_args(events)
+    if flat.height:
+        flat = flat.select(c for c in flat.iter_columns() if c.null_count() < flat.height)
+    flat.write_parquet(path, compression="lz4")
 
 
 def scan_events(pattern: str | list[str]) -> pl.LazyFrame:

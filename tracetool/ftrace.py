@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import polars as pl
 from polars.datatypes import IntegerType
 
-from tracetool.catalogue import FormatSpec, args_fields
+from tracetool.catalogue import EventSpec, FormatSpec, args_fields
 from tracetool.events import DTYPES, KV, PROBE_FIELDS
 
 # Payload of kprobe/kretprobe/fprobe and uprobe/uretprobe events (print_kprobe_event,
@@ -252,8 +252,10 @@ def _name_events(lf: pl.LazyFrame, dialect: Dialect) -> pl.LazyFrame:
         lf = lf.with_columns(rest=pl.coalesce(delta, stripped))
     # With sym-offset/sym-addr the ip of a print reads "tracing_mark_write+0x8a/0x170
     # <ffffffff8149895a>: text"; the event is still tracing_mark_write.
+    # The guard is the pattern's own start, so the replace runs only on the lines it
+    # rewrites, not on every payload that holds "+0x" further on (probe events).
     symoff = (
-        pl.when(rest.str.contains("+0x", literal=True))
+        pl.when(rest.str.contains(r"^[\w.]+\+0x"))
         .then(rest)
         .str.replace(r"^([\w.]+)\+0x[0-9a-f]+/0x[0-9a-f]+(?: <[0-9a-f]+>)?: ", "$1: ")
     )
@@ -320,49 +322,42 @@ def _name_events(lf: pl.LazyFrame, dialect: Dialect) -> pl.LazyFrame:
 def extract_args(events: pl.DataFrame, spec: FormatSpec, dialect: Dialect) -> pl.DataFrame:
     """Add ``args`` (the struct of all declared fields) and ``args_ok``.
 
-    Only the patterns of events present in ``events`` run, each once and only on its
-    event's rows. ``args_ok`` is false for a declared event whose payload matched none
-    of its patterns.
+    The rows of each declared event present are taken out on their own and only its
+    patterns run on them; so do the probe pattern on the rows that can be probes. The
+    fields are typed on those few rows, not on columns as long as the chunk and null
+    almost everywhere, and put back in row order. ``args_ok`` is false for a declared event
+    whose payload matched none of its patterns.
     """
     fields = args_fields()
-    present = set(events.get_column("event").unique().drop_nulls().to_list())
     ev, body = pl.col("event"), pl.col("body")
-    stage: dict[str, pl.Expr] = {}
-    plan: list[tuple[str, str, str, dict[str, str]]] = []
-    for espec in spec.events.values():
-        if espec.name not in present:
-            continue
-        for pattern in espec.patterns:
-            column = f"__a{len(plan)}"
-            stage[column] = (
-                pl.when(ev == espec.name).then(body).str.extract_groups(_with_sentinel(pattern))
-            )
-            plan.append((espec.name, column, pattern, espec.fields))
+    keyed = events.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(_ROW), "event", "body")
+    declared = {name: e for name, e in spec.events.items() if e.patterns}
+    own = keyed.filter(ev.is_in(list(declared)))
+    groups = own.partition_by("event", as_dict=True, include_key=False) if own.height else {}
     # Only payloads that start with "(" can be probe events; syscall entries also do,
     # but the engine already renamed those to sys_enter_*.
     candidate = body.str.starts_with("(") & ~ev.str.starts_with("sys_enter_")
-    stage["__probe"] = pl.when(candidate).then(body).str.extract_groups(PROBE)
-    lf = events.lazy().with_columns(**stage)
-
+    probes = (
+        keyed.lazy()
+        .filter(candidate)
+        .with_columns(__probe=body.str.extract_groups(PROBE))
+        .select(_ROW, **_probe_fields(pl.col("__probe"), dialect))
+    )
+    subs = [_event_args(rows, declared[str(key[0])]) for key, rows in groups.items()]
+    probed, *parts = pl.collect_all([probes, *subs])
+    found = _aligned(events.height, parts, probed)
+    lf = pl.concat([events, found], how="horizontal").lazy()
     per_field: dict[str, list[pl.Expr]] = {name: [] for name in fields}
-    hits: dict[str, list[pl.Expr]] = {}
-    for event_name, column, pattern, types in plan:
-        g = pl.col(column)
-        hit = g.struct.field(_HIT).is_not_null()
-        hits.setdefault(event_name, []).append(hit)
-        for fname in _group_names(pattern):
-            if fname != _HIT:
-                per_field[fname].append(
-                    _typed(pl.when(hit).then(g.struct.field(fname)), types[fname])
-                )
-    lf = lf.with_columns(**_probe_fields(pl.col("__probe"), dialect))
     for fname in PROBE_FIELDS:
-        per_field[fname].insert(0, pl.col(f"__p_{fname}"))
+        per_field[fname].append(pl.col(f"__p_{fname}"))
     # An engine that learned a field from the line itself (perf's "probe:func__return"
     # names the function and the system) passes it as an "arg_<field>" column.
     given = [c for c in events.columns if c.startswith("arg_") and c[4:] in per_field]
     for column in given:
         per_field[column[4:]].insert(0, pl.col(column))
+    typed = [c for c in found.columns if c.startswith("__f_")]
+    for column in typed:
+        per_field[column[4:]].append(pl.col(column))
     if dialect.kv:
         generic = ~ev.is_in(list(spec.events)) & pl.col("__p_kv").is_null()
         per_field["kv"].append(_kv(pl.when(generic).then(body)))
@@ -370,13 +365,64 @@ def extract_args(events: pl.DataFrame, spec: FormatSpec, dialect: Dialect) -> pl
         (pl.coalesce(exprs) if exprs else pl.lit(None)).cast(fields[name]).alias(name)
         for name, exprs in per_field.items()
     ]
-    matched = [pl.when(ev == name).then(pl.any_horizontal(h)) for name, h in hits.items()]
-    declared_ok = pl.coalesce(matched) if matched else pl.lit(None, pl.Boolean)
-    scratch = [*stage, *(f"__p_{f}" for f in PROBE_FIELDS), *given]
+    scratch = ["__ok", *typed, *(f"__p_{f}" for f in PROBE_FIELDS), *given]
     return (
-        lf.with_columns(args=pl.struct(columns), args_ok=declared_ok.fill_null(True))
+        lf.with_columns(args=pl.struct(columns), args_ok=pl.col("__ok").fill_null(True))
         .drop(scratch)
         .collect()
+    )
+
+
+_ROW = "__row"
+
+
+def _aligned(height: int, parts: list[pl.DataFrame], probed: pl.DataFrame) -> pl.DataFrame:
+    """The per-event frames and the probe frame (each keyed by ``__row``) as one frame of
+    ``height`` rows in row order, without ``__row``. Event frames hold disjoint rows, and
+    so, nearly always, does the probe frame: stacking and sorting by row is then several
+    times cheaper than joining. A declared event whose payload starts with "(" is in
+    both; its probe fields are filled in by row afterwards."""
+    stacked = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
+    if stacked.width == 0:
+        stacked = pl.DataFrame(schema={_ROW: pl.UInt32, "__ok": pl.Boolean})
+    both = probed.filter(pl.col(_ROW).is_in(stacked[_ROW].implode()))
+    rest = pl.DataFrame({_ROW: pl.int_range(height, dtype=pl.UInt32, eager=True)}).filter(
+        ~pl.col(_ROW).is_in(pl.concat([stacked[_ROW], probed[_ROW]]).implode())
+    )
+    alone = probed.filter(~pl.col(_ROW).is_in(both[_ROW].implode()))
+    frame = pl.concat([stacked, alone.select(pl.all()), rest], how="diagonal").sort(_ROW)
+    if both.height:
+        frame = frame.update(both, on=_ROW, how="left")
+    return frame.drop(_ROW)
+
+
+def _event_args(rows: pl.DataFrame, espec: EventSpec) -> pl.LazyFrame:
+    """One event's rows (``__row``, ``body``) to ``__row``, ``__ok`` (some pattern
+    matched) and its typed fields as ``__f_<field>``, the first pattern's that matched."""
+    body = pl.col("body")
+    stage = {
+        f"__a{i}": body.str.extract_groups(_with_sentinel(pattern))
+        for i, pattern in enumerate(espec.patterns)
+    }
+    per_field: dict[str, list[pl.Expr]] = {}
+    hits = []
+    for column, pattern in zip(stage, espec.patterns, strict=True):
+        g = pl.col(column)
+        hit = g.struct.field(_HIT).is_not_null()
+        hits.append(hit)
+        for fname in _group_names(pattern):
+            if fname != _HIT:
+                per_field.setdefault(fname, []).append(
+                    _typed(pl.when(hit).then(g.struct.field(fname)), espec.fields[fname])
+                )
+    return (
+        rows.lazy()
+        .with_columns(**stage)
+        .select(
+            _ROW,
+            __ok=pl.any_horizontal(hits),
+            **{f"__f_{name}": pl.coalesce(exprs) for name, exprs in per_field.items()},
+        )
     )
 
 

@@ -26,15 +26,80 @@ SWITCH = (
 )
 
 
+# The grammar of parsers/function-graph.toml that ``_plain`` was derived from.
+LINE = (
+    r"^\s*(?:(?P<abs>\d+\.\d+) \|\s+)?(?:\d+ us \|\s+)?(?P<cpu>\d+)\)\s+"
+    r"(?:(?P<proc>\S[^|]*?-\d+)\s+\|\s+)?(?:(?P<flags>[.A-Za-z0-9]{4,7}) \|\s+)?"
+    r"(?P<rest>(?:[+!#*@$] )?\s*(?:\d+(?:\.\d+)? us|==========>|<==========)?\s*\|.*)$"
+)
+_GROUPS = ("abs", "cpu", "proc", "flags", "rest")
+
+
+def _plain(t: pl.Expr) -> pl.Expr:
+    """Lines whose ``LINE`` groups are known without capturing: ASCII spaces, ASCII
+    CPU digits and ")" first (so no abstime column, and byte and character offsets
+    agree up to there), then ASCII spaces and a non-space, and no text after them that
+    the optional proc or flags column could take. For those, ``LINE`` (checked as a
+    whole by its DFA, which costs a fraction of a capturing match) gives ``cpu`` = the
+    digits and ``rest`` = everything after the spaces, as its greedy run of whitespace
+    after ")" takes them all and ``rest`` cannot start with a space it could give back.
+    The proc and flags guards are looser than those columns (they stop at the "|"), so
+    they only err towards the regex.
+    """
+    return (
+        t.str.contains(r"^ *[0-9]+\) +\S")
+        & ~t.str.contains(r"^\s*\d+\)\s+\S[^|]*?-\d+\s+\|")
+        & ~t.str.contains(r"^\s*\d+\)\s+[.A-Za-z0-9]{4,7} \|")
+        & t.str.contains(LINE)
+    )
+
+
+def _line_groups(lf: pl.LazyFrame, grammar: str) -> pl.LazyFrame:
+    """Add ``__abs __cpu __proc __flags __rest``: the groups of the format's line
+    grammar, by slicing for plain lines (see ``_plain``) when the grammar is ``LINE``,
+    by a capturing match for the others."""
+    t = pl.col("text")
+    candidate = t.str.contains(r"\d\)")
+    if grammar != LINE:
+        matched = pl.when(candidate).then(t).str.extract_groups(grammar)
+        return (
+            lf.with_columns(__g=matched)
+            .with_columns(**{f"__{n}": pl.col("__g").struct.field(n) for n in _GROUPS})
+            .drop("__g")
+        )
+    lf = lf.with_columns(__plain=_plain(t).fill_null(False))
+    plain = pl.col("__plain")
+    lf = lf.with_columns(
+        __g=pl.when(candidate & ~plain).then(t).str.extract_groups(grammar),
+        __ip=pl.when(plain).then(t.str.find(")", literal=True)),
+    )
+    g, ip = pl.col("__g").struct.field, pl.col("__ip")
+    sliced = {
+        "cpu": t.str.slice(0, ip).str.strip_chars_start(" "),
+        "rest": t.str.slice(ip + 1).str.strip_chars_start(" "),
+    }
+    return lf.with_columns(
+        **{
+            f"__{n}": pl.when(plain).then(sliced[n]).otherwise(g(n))
+            if n in sliced
+            else pl.when(~plain).then(g(n))
+            for n in _GROUPS
+        }
+    ).drop("__g", "__ip", "__plain")
+
+
 def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.LazyFrame:
     """Graph lines into the columns ``ftrace.classify`` returns (same contract)."""
     t = pl.col("text")
     # Staged: each regex and split runs once and later steps read its columns.
-    lf = lines.with_columns(
-        __g=pl.when(t.str.contains(r"\d\)")).then(t).str.extract_groups(spec.line[0]),
+    lf = _line_groups(lines, spec.line[0]).with_columns(
         __s=pl.when(t.str.contains("=>", literal=True)).then(t).str.extract_groups(SWITCH),
     )
-    g, sw = pl.col("__g").struct.field, pl.col("__s").struct.field
+    sw = pl.col("__s").struct.field
+
+    def g(name: str) -> pl.Expr:
+        return pl.col(f"__{name}")
+
     lf = lf.with_columns(
         __rest=g("rest"),
         __bar=g("rest").str.find("|", literal=True),
@@ -97,7 +162,7 @@ def classify(lines: pl.LazyFrame, spec: FormatSpec, dialect: Dialect) -> pl.Lazy
         prev_comm=sw("prev_comm"),
         prev_pid=_int(sw("prev_pid"), pl.Int32()),
     ).drop(
-        "__g",
+        *(f"__{n}" for n in _GROUPS),
         "__s",
         "__rest",
         "__bar",

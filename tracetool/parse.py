@@ -28,6 +28,7 @@ from tracetool.events import (
     events_schema,
     flatten_args,
     scan_events,
+    write_part,
 )
 from tracetool.ftrace import Dialect, extract_args
 from tracetool.inputs import Source, choose_format, expand, head_lines, read_chunks, text_source
@@ -133,7 +134,7 @@ def _chunk_to(
     events, diags, losses, records, tally = _chunk(*args)  # type: ignore[arg-type]
     events = events.select(schema.names()).cast(schema)
     if part is not None:
-        flatten_args(events).write_parquet(part, compression="lz4")
+        write_part(events, part)
         events = events.clear()
     return events, diags, losses, records, tally
 
@@ -142,10 +143,13 @@ def _chunk(
     data: bytes, first_line: int, spec: FormatSpec, dialect: Dialect, file: str
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, Records, dict[str, int]]:
     """Parse one chunk of whole lines into events, diagnostics and raw loss rows."""
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        data = data.decode("utf-8", "replace").encode()
+    # ASCII is valid UTF-8, and isascii() neither allocates nor decodes: only other
+    # chunks pay for a full decode to find (and replace) invalid bytes.
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            data = data.decode("utf-8", "replace").encode()
     lines = pl.scan_lines(data, name="text", row_index_name="line", row_index_offset=first_line)
     if b"\r" in data:
         lines = lines.with_columns(pl.col("text").str.strip_suffix("\r"))

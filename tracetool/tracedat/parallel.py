@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from tracetool.events import InputInfo, flatten_args
+from tracetool.events import InputInfo, write_part
 from tracetool.tracedat.reader import CHUNK_ROWS, Plan, finish, open_data, prepare
 from tracetool.tracedat.rows import Chunk, Context, Rows, build
 
@@ -50,13 +50,8 @@ def _warm() -> None:
 
 
 def _write(chunk: Chunk, out: Path) -> Chunk:
-    """The chunk's events as a part, without its all-null columns (most ``args``
-    fields): ``scan_events`` reads those back as nulls, so neither the write nor a
-    later query spends time on them."""
-    flat = flatten_args(chunk.events)
-    if flat.height:
-        flat = flat.select(c for c in flat.iter_columns() if c.null_count() < flat.height)
-    flat.write_parquet(out, compression="lz4")
+    """The chunk's events as a part (``write_part``)."""
+    write_part(chunk.events, out)
     chunk.events = pl.DataFrame()  # written: not sent back
     return chunk
 
