@@ -214,16 +214,18 @@ def build(
             table.write_parquet(out / f"ios-{k:05d}.parquet")
     # A call whose entry and return fell in windows too far apart is an unpaired entry
     # in one and an orphan return in a later one.
-    split = (
-        pl.concat(returns)
-        .lazy()
-        .join(pl.scan_parquet(out / "entries-*.parquet"), on=CALL, suffix="_e", nulls_equal=True)
-        .filter((pl.col("k_e") < pl.col("k")) & (pl.col("start_line") < pl.col("end_line")))
-        .select(*CALL, "end_line")
-        .unique()
-        .collect(engine="streaming")
-    )
-    built.cut = split.height
+    # Orphan returns are few (most traces have none); the entries are read only then.
+    orphans = pl.concat(returns)
+    if not orphans.is_empty():
+        split = (
+            pl.scan_parquet(out / "entries-*.parquet")
+            .join(orphans.lazy(), on=CALL, suffix="_r", nulls_equal=True)
+            .filter((pl.col("k") < pl.col("k_r")) & (pl.col("start_line") < pl.col("end_line")))
+            .select(*CALL, "end_line")
+            .unique()
+            .collect(engine="streaming")
+        )
+        built.cut = split.height
     for part in out.glob("entries-*.parquet"):
         part.unlink()
     (out / "built.json").write_text(json.dumps(built.__dict__))
