@@ -33,11 +33,12 @@ Percentiles are linear interpolations between the two nearest ranks (numpy's def
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
+from tracetool import windowed
 from tracetool.blockio import block_ios
 from tracetool.distributions import grouped
 from tracetool.events import Trace
@@ -95,28 +96,38 @@ GLOBAL_CALLERS = ("s390_iommu_flush_iotlb_all", "dma_alloc_address")
 PAGE = 4096
 
 
-def scoped(spans: pl.LazyFrame) -> pl.LazyFrame:
-    """Flush spans with ``scope``: ``global`` when its caller always flushes everything,
-    or when its range covers every address the device's flushes touched while other
-    flushes of the device were narrower; ``ranged`` otherwise."""
-    flush = spans.filter(pl.col("kind").is_in(FLUSH_KINDS) & pl.col("device").is_not_null())
+def _hull(flush: pl.LazyFrame) -> pl.DataFrame:
+    """Per device: the lowest address (``_lo``) and the end of the highest range
+    (``_hi``) its flushes touched, and whether any flush was narrower (``_narrower``).
+    Computed here, small, so the flushes themselves stream past it."""
     end = pl.col("iova") + pl.col("size")
     # A flush whose range was not traced (a cut line) says nothing about the span.
-    # Per-device figures come from aggregations joined back (not window functions), so
-    # a long trace's flushes stream instead of being held for the windows.
-    hull = flush.group_by("device").agg(
-        _lo=pl.when(end.is_not_null()).then(pl.col("iova")).min(), _hi=end.max()
+    hull = (
+        flush.group_by("device")
+        .agg(_lo=pl.when(end.is_not_null()).then(pl.col("iova")).min(), _hi=end.max())
+        .collect(engine="streaming")
     )
     covers = (pl.col("iova") <= pl.col("_lo")) & (end >= pl.col("_hi"))
     narrower = (
-        flush.join(hull, on="device")
+        flush.join(hull.lazy(), on="device")
         .group_by("device")
         .agg(_narrower=(~covers).fill_null(False).any())
+        .collect(engine="streaming")
     )
+    return hull.join(narrower, on="device", how="left")
+
+
+def scoped(spans: pl.LazyFrame) -> pl.LazyFrame:
+    """Flush spans with ``scope``: ``global`` when its caller always flushes everything,
+    or when its range covers every address the device's flushes touched while other
+    flushes of the device were narrower; ``ranged`` otherwise. The devices' ranges are
+    computed when this is called (two streaming passes over the flushes)."""
+    flush = spans.filter(pl.col("kind").is_in(FLUSH_KINDS) & pl.col("device").is_not_null())
+    end = pl.col("iova") + pl.col("size")
+    covers = (pl.col("iova") <= pl.col("_lo")) & (end >= pl.col("_hi"))
     wide = (covers & pl.col("_narrower")).fill_null(False)
     return (
-        flush.join(hull, on="device", how="left", maintain_order="left")
-        .join(narrower, on="device", how="left", maintain_order="left")
+        flush.join(_hull(flush).lazy(), on="device", how="left", maintain_order="left")
         .with_columns(
             scope=pl.when(pl.col("caller").is_in(GLOBAL_CALLERS) | wide)
             .then(pl.lit("global"))
@@ -148,77 +159,126 @@ def flush_paths(spans: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+# A table that aggregates the same spans several ways reads them once per aggregation:
+# polars would otherwise hold the shared part of the plans (the spans) in memory.
+UNSHARED = pl.QueryOptFlags(comm_subplan_elim=False)
+SLICE_ROWS = 1_000_000  # rows of a long trace that are sorted or joined at once
+
+
 def fh_periods(spans: pl.LazyFrame) -> pl.LazyFrame:
     """RPCITs per device and function-handle period (see the module doc): a period runs
     from an RPCIT with a new handle to the last one before the handle changes again, so
-    a handle that comes back after another one starts a new period."""
-    flush = scoped(spans).filter(pl.col("fh").is_not_null()).sort("device", "start_ts")
-    changed = (pl.col("fh") != pl.col("fh").shift(1)).fill_null(True)
+    a handle that comes back after another one starts a new period.
+
+    The flushes are ordered one time slice of at most about ``SLICE_ROWS`` at a time:
+    each slice's runs of one handle are counted, and runs that continue across a
+    slice's edge are joined back into one period."""
+    flush = scoped(spans).filter(pl.col("fh").is_not_null())
     failed = pl.col("ret").is_not_null() & (pl.col("ret") != 0)
+    runs = []
+    for k, (lo, hi) in enumerate(windowed.slices(flush, "start_ts", SLICE_ROWS)):
+        part = (
+            flush.filter(windowed.between("start_ts", lo, hi, untimed=k == 0))
+            .select("device", "fh", "start_ts", "scope", "ret")
+            .collect(engine="streaming")
+            .sort("device", "start_ts", maintain_order=True)
+        )
+        runs.append(
+            part.group_by(run=pl.struct("device", "fh").rle_id(), maintain_order=True)
+            .agg(
+                pl.col("device", "fh").first(),
+                flushes=pl.len(),
+                **{"global": (pl.col("scope") == "global").sum()},
+                failed=failed.sum(),
+                first_ts=pl.col("start_ts").min(),
+                last_ts=pl.col("start_ts").max(),
+            )
+            .with_columns(slice=pl.lit(k))
+        )
+    changed = (pl.col("fh") != pl.col("fh").shift(1)).fill_null(True)
     return (
-        flush.with_columns(period=changed.cum_sum().over("device"))
+        pl.concat(runs)
+        .lazy()
+        .sort("device", "slice", "run", maintain_order=True)
+        .with_columns(period=changed.cum_sum().over("device"))
         .group_by("device", "period", "fh")
         .agg(
-            flushes=pl.len(),
-            **{"global": (pl.col("scope") == "global").sum()},
-            failed=failed.sum(),
-            first_ts=pl.col("start_ts").min(),
-            last_ts=pl.col("start_ts").max(),
+            pl.col("flushes", "global", "failed").sum(),
+            pl.col("first_ts").min(),
+            pl.col("last_ts").max(),
         )
         .sort("device", "period")
     )
 
 
-def unmaps(spans: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per unmap: the DMA-API unmap calls, and the ``iommu:unmap`` tracepoints
-    that did not fire inside one of them. From v6.7 ``iommu_dma_unmap_page`` fires the
-    tracepoint itself, so counting both would count that unmap twice; an unmap through
-    the IOMMU API (VFIO) fires only the tracepoint."""
-    calls = spans.filter(pl.col("kind") == "dma_unmap")
-    points = spans.filter(pl.col("kind") == "iommu_unmap")
-    enclosing = calls.select(
-        "file", "pid", call_ts=pl.col("start_ts"), call_end=pl.col("end_ts")
-    ).sort("call_ts")
-    alone = (
-        points.sort("start_ts")
-        .join_asof(
-            enclosing,
-            left_on="start_ts",
-            right_on="call_ts",
-            by=["file", "pid"],
-            strategy="backward",
-            check_sortedness=False,
-        )
-        .filter(pl.col("call_end").is_null() | (pl.col("call_end") < pl.col("start_ts")))
-        .drop("call_ts", "call_end")
+def unmap_counts(spans: pl.LazyFrame, by: dict[str, pl.Expr]) -> pl.LazyFrame:
+    """Unmaps per ``by`` (``n``): the DMA-API unmap calls, and the ``iommu:unmap``
+    tracepoints that did not fire inside one of them. From v6.7 ``iommu_dma_unmap_page``
+    fires the tracepoint itself, so counting both would count that unmap twice; an unmap
+    through the IOMMU API (VFIO) fires only the tracepoint.
+
+    Which call a tracepoint fired in is found one time slice of at most about
+    ``SLICE_ROWS`` unmaps at a time, against the calls that overlap the slice."""
+    kind = pl.col("kind")
+    calls = spans.filter(kind == "dma_unmap")
+    points = spans.filter(kind == "iommu_unmap")
+    keys = [e.alias(k) for k, e in by.items()]
+    counted = calls.group_by(keys).agg(n=pl.len())
+    schema = counted.collect_schema()
+
+    def alone() -> pl.DataFrame:
+        unmaps = spans.filter(kind.is_in(UNMAP_KINDS))
+        counts = [pl.DataFrame(schema=schema)]
+        for k, (lo, hi) in enumerate(windowed.slices(unmaps, "start_ts", SLICE_ROWS)):
+            near = pl.lit(True)
+            if hi is not None:
+                near &= pl.col("start_ts") < hi
+            if lo is not None:
+                near &= pl.col("end_ts") >= lo
+            enclosing = (
+                calls.filter(near.fill_null(False))
+                .select("file", "pid", call_ts=pl.col("start_ts"), call_end=pl.col("end_ts"))
+                .collect(engine="streaming")
+                .sort("call_ts")
+            )
+            own = (
+                points.filter(windowed.between("start_ts", lo, hi, untimed=k == 0))
+                .collect(engine="streaming")
+                .sort("start_ts")
+            )
+            inside = own.join_asof(
+                enclosing,
+                left_on="start_ts",
+                right_on="call_ts",
+                by=["file", "pid"],
+                strategy="backward",
+                check_sortedness=False,
+            ).filter(pl.col("call_end").is_null() | (pl.col("call_end") < pl.col("start_ts")))
+            counts.append(inside.group_by(keys).agg(n=pl.len()).cast(schema))
+        return pl.concat(counts)
+
+    return (
+        pl.concat([counted, pl.defer(alone, schema=schema)])
+        .group_by(list(by))
+        .agg(pl.col("n").sum())
     )
-    return pl.concat([calls, alone], how="vertical_relaxed")
 
 
 def flushes(spans: pl.LazyFrame) -> pl.LazyFrame:
     """RPCIT accounting per device (see the module doc)."""
-    spans = pl.concat(
-        [spans.filter(pl.col("kind").is_in(FLUSH_KINDS)), unmaps(spans)], how="vertical_relaxed"
-    )
-    is_flush = pl.col("kind").is_in(FLUSH_KINDS)
-    is_unmap = pl.col("kind").is_in(UNMAP_KINDS)
-    failed = is_flush & pl.col("ret").is_not_null() & (pl.col("ret") != 0)
-    first = pl.col("start_ts").filter(is_flush).min()
-    last = pl.col("start_ts").filter(is_flush).max()
+    spans = spans.filter(pl.col("device").is_not_null())
+    failed = pl.col("ret").is_not_null() & (pl.col("ret") != 0)
     per_device = (
-        spans.filter(pl.col("device").is_not_null() & (is_flush | is_unmap))
+        spans.filter(pl.col("kind").is_in(FLUSH_KINDS))
         .group_by("device")
         .agg(
-            flushes=is_flush.sum(),
+            flushes=pl.len(),
             failed=failed.sum(),
-            unmaps=is_unmap.sum(),
-            first_ts=first,
-            last_ts=last,
-            flush_ns=(pl.col("end_ts") - pl.col("start_ts"))
-            .filter(is_flush & pl.col("exact"))
-            .sum(),
+            first_ts=pl.col("start_ts").min(),
+            last_ts=pl.col("start_ts").max(),
+            flush_ns=(pl.col("end_ts") - pl.col("start_ts")).filter(pl.col("exact")).sum(),
         )
-        .filter(pl.col("flushes") > 0)
+        .join(unmap_counts(spans, {"device": pl.col("device")}), on="device", how="left")
         .join(
             scoped(spans).group_by("device").agg(**{"global": (pl.col("scope") == "global").sum()}),
             on="device",
@@ -226,10 +286,26 @@ def flushes(spans: pl.LazyFrame) -> pl.LazyFrame:
         )
     )
     span_s = (pl.col("last_ts") - pl.col("first_ts")).cast(pl.Float64) / 1e9
-    return per_device.with_columns(
-        per_s=pl.when(span_s > 0).then(pl.col("flushes") / span_s),
-        unmaps_per_flush=pl.col("unmaps") / pl.col("flushes"),
-    ).sort("device")
+    return (
+        per_device.with_columns(unmaps=pl.col("n").fill_null(0))
+        .with_columns(
+            per_s=pl.when(span_s > 0).then(pl.col("flushes") / span_s),
+            unmaps_per_flush=pl.col("unmaps") / pl.col("flushes"),
+        )
+        .select(
+            "device",
+            "flushes",
+            "failed",
+            "unmaps",
+            "first_ts",
+            "last_ts",
+            "flush_ns",
+            "global",
+            "per_s",
+            "unmaps_per_flush",
+        )
+        .sort("device")
+    )
 
 
 def io(events: pl.LazyFrame) -> pl.LazyFrame:
@@ -391,7 +467,9 @@ def window_counts(spans: Frame, ios: Frame, g: Grid) -> pl.LazyFrame:
         flush.filter(pl.col("scope") == "global").select(
             w=g.window("start_ts"), what=pl.lit("global"), group=dev
         ),
-        unmaps(spans.lazy()).select(w=g.window("start_ts"), what=pl.lit("unmaps"), group=dev),
+        unmap_counts(spans.lazy(), {"w": g.window("start_ts"), "group": dev}).select(
+            "w", "group", "n", what=pl.lit("unmaps")
+        ),
     ]
     return (
         pl.concat(parts, how="diagonal_relaxed")
@@ -421,7 +499,7 @@ def rates(spans: Frame, ios: Frame, width_ns: int | None = None) -> pl.DataFrame
     g = grid(spans, ios, width_ns)
     if g is None:
         return pl.DataFrame(schema=RATES_SCHEMA)
-    counts = window_counts(spans, ios, g).collect(engine="streaming")
+    counts = window_counts(spans, ios, g).collect(engine="streaming", optimizations=UNSHARED)
     groups = counts.select("group").unique()
     per = counts.group_by("w", "group").agg(
         **{c: pl.col("n").filter(pl.col("what") == c).sum() for c in RATE_COLUMNS}
@@ -465,7 +543,7 @@ def spans_and_ios(
     they were built before from the same cached inputs. A trace of more than
     ``windowed.WINDOW_EVENTS`` events is built window by window into Parquet parts
     (``tracetool.windowed``), and what that changed is added to ``notes``."""
-    from tracetool import cache, windowed
+    from tracetool import cache
 
     out = cache.cached_parts(trace, "windowed", repr(era))
     cuts = windowed.plan(trace.events) if out is None else []
@@ -485,6 +563,15 @@ def spans_and_ios(
     )
     built_ios = cache.derived(trace, "ios", "", lambda: block_ios(trace.events).collect())
     return built_spans.lazy(), built_ios.lazy()
+
+
+def _deferred(table: Callable[[pl.LazyFrame], pl.LazyFrame], spans: pl.LazyFrame) -> pl.LazyFrame:
+    """``table(spans)``, planned only when collected: its plan takes passes over the
+    spans (the devices' flush ranges, time slices) that a caller may never need."""
+    schema = table(spans.clear()).collect_schema()
+    return pl.defer(
+        lambda: table(spans).collect(engine="streaming", optimizations=UNSHARED), schema=schema
+    )
 
 
 def stats(
@@ -507,9 +594,9 @@ def stats(
     return Stats(
         latency(spans, by),
         histogram(spans, by),
-        flushes(spans),
-        flush_paths(spans),
-        fh_periods(spans),
+        _deferred(flushes, spans),
+        _deferred(flush_paths, spans),
+        _deferred(fh_periods, spans),
         io_of(ios),
         pl.defer(lambda: rates(spans, ios, window_ns), schema=RATES_SCHEMA),
         durations(spans, ios),

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -58,12 +59,12 @@ class Cut:
 
 
 def _cells(
-    events: pl.LazyFrame, first: int, last: int, window_events: int
+    events: pl.LazyFrame, first: int, last: int, window_events: int, column: str = "ts"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Event counts over time: ``(starts, counts)`` of non-empty cells in time order.
-    The span is cut into ``BINS`` bins; bins holding more than half a window (bursts)
-    are cut again into ``BINS`` parts each, in one more pass."""
-    ts = pl.col("ts")
+    """Row counts over the times in ``column``: ``(starts, counts)`` of non-empty cells
+    in time order. The span is cut into ``BINS`` bins; bins holding more than half a
+    window (bursts) are cut again into ``BINS`` parts each, in one more pass."""
+    ts = pl.col(column)
     events = events.filter(ts.is_not_null())
     width = (last - first) // BINS + 1
     bins = (
@@ -109,13 +110,7 @@ def plan(
     starts = np.append(starts, last + 1)  # the end of the last cell
     before = np.concatenate([[0], np.cumsum(counts)])  # events before cell i
     cells = len(counts)
-    # A window ends at the first cell edge where it holds window_events events.
-    edges = [0]
-    while True:
-        i = int(np.searchsorted(before, before[edges[-1]] + window_events, side="left"))
-        if i >= cells or before[-1] - before[i] < window_events // 4:
-            break  # the rest (or a small tail) joins the last window
-        edges.append(max(i, edges[-1] + 1))
+    edges = _edges(before, window_events)
     if len(edges) == 1:
         return whole
     cuts = []
@@ -134,7 +129,36 @@ def plan(
     return cuts
 
 
-def _between(column: str, lo: int | None, hi: int | None, untimed: bool = False) -> pl.Expr:
+def _edges(before: np.ndarray, window_events: int) -> list[int]:
+    """The first cell of each window, given the events ``before`` each cell (and their
+    total last): a window ends at the first cell edge where it holds ``window_events``
+    events, and a small tail joins the last window."""
+    cells = len(before) - 1
+    edges = [0]
+    while True:
+        i = int(np.searchsorted(before, before[edges[-1]] + window_events, side="left"))
+        if i >= cells or before[-1] - before[i] < window_events // 4:
+            return edges
+        edges.append(max(i, edges[-1] + 1))
+
+
+def slices(rows: pl.LazyFrame, column: str, size: int) -> list[tuple[int | None, int | None]]:
+    """Ranges ``[lo, hi)`` of the times in ``column`` that hold about ``size`` rows
+    each (a burst in one time bin can make one larger), in time order. The first is
+    unbounded below and the last above (None), so rows without a time go to the first
+    (see ``between``). One range ``(None, None)`` when all rows fit in one."""
+    ts = pl.col(column)
+    head = rows.select(n=pl.len(), lo=ts.min(), hi=ts.max())
+    n, first, last = head.collect(engine="streaming").row(0)
+    if n <= size or first is None:
+        return [(None, None)]
+    starts, counts = _cells(rows, first, last, size, column)
+    edges = _edges(np.concatenate([[0], np.cumsum(counts)]), size)
+    bounds = [None, *(int(starts[e]) for e in edges[1:]), None]
+    return list(pairwise(bounds))
+
+
+def between(column: str, lo: int | None, hi: int | None, untimed: bool = False) -> pl.Expr:
     """``lo <= column < hi`` (None: unbounded); rows without a value only if ``untimed``."""
     keep = pl.lit(True)
     if lo is not None:
@@ -183,11 +207,11 @@ def build(
     built = Built(len(cuts), 0, 0, 0, 0)
     returns: list[pl.DataFrame] = []
     for k, cut in enumerate(cuts):
-        chunk = events.filter(_between("ts", cut.read_lo, cut.read_hi, untimed=True))
+        chunk = events.filter(between("ts", cut.read_lo, cut.read_hi, untimed=True))
         window = Window(eras, last_ts, prior, cut.hi if cut.hi is not None else 2**63 - 1)
         tl = timeline(chunk, window=window)
         # Spans without a start (from untimed events) are kept by the first window.
-        spans = tl.spans.filter(_between("start_ts", cut.lo, cut.hi, untimed=k == 0)).collect()
+        spans = tl.spans.filter(between("start_ts", cut.lo, cut.hi, untimed=k == 0)).collect()
         assert tl.prior is not None
         prior = tl.prior
         if cut.hi is not None:
@@ -205,7 +229,7 @@ def build(
             # I/Os are paired exactly: issues still in flight at a window's end are
             # carried into the next one (the next completion of their device and sector
             # can only come later).
-            own = events.filter(_between("ts", cut.lo, cut.hi))
+            own = events.filter(between("ts", cut.lo, cut.hi))
             issued = pl.concat([flight.lazy(), blockio.issues(own)])
             paired = blockio.pair(issued, blockio.completions(own)).collect()
             flight = paired.filter(pl.col("done_ts").is_null()).select(flight.columns)
