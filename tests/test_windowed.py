@@ -16,7 +16,7 @@ import tracetool
 from tracetool import windowed
 from tracetool.blockio import block_ios
 from tracetool.distributions import grouped
-from tracetool.stats import distribution, stats
+from tracetool.stats import DISTRIBUTION, distribution, stats
 from tracetool.timeline import timeline
 
 PREFIX_TS = re.compile(r"^(.{16}-\S+\s+\[\d+\] \S+\s+)(\d+)\.(\d{6}):", re.M)
@@ -160,9 +160,42 @@ def test_stats_of_a_long_trace_equal_the_whole_build(
 )
 def test_grouped_figures_equal_one_group_by(rows: list[tuple[str | None, int]], batch: int) -> None:
     frame = pl.LazyFrame(rows, schema={"k": pl.String, "v": pl.Int64}, orient="row")
-    got = grouped(frame, ["k"], pl.col("v"), distribution, batch_rows=batch).collect()
+    got = grouped(frame, ["k"], pl.col("v"), DISTRIBUTION, batch_rows=batch).collect()
     want = frame.group_by("k").agg(distribution(pl.col("v"))).collect()
     assert got.sort("k", nulls_last=True).equals(want.sort("k", nulls_last=True))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", None]),
+            st.integers(-(2**62), 2**62) | st.integers(-5, 5) | st.just(7),
+        ),
+        max_size=80,
+    ),
+    st.integers(1, 10),
+    st.integers(1, 6),
+)
+def test_percentiles_of_groups_larger_than_a_batch_are_exact(
+    rows: list[tuple[str | None, int]], batch: int, fetch: int
+) -> None:
+    """Groups of more than ``batch`` values are narrowed bucket by bucket, and read
+    only once a range holds at most ``fetch`` values (or one value)."""
+    frame = pl.LazyFrame(rows, schema={"k": pl.String, "v": pl.Int64}, orient="row")
+    got = grouped(
+        frame, ["k"], pl.col("v"), DISTRIBUTION, batch_rows=batch, fetch_rows=fetch
+    ).collect()
+    want = frame.group_by("k").agg(distribution(pl.col("v"))).collect()
+    got, want = got.sort("k", nulls_last=True), want.sort("k", nulls_last=True)
+    assert got.drop("mean").equals(want.drop("mean"))
+    assert got["mean"].to_list() == pytest.approx(want["mean"].to_list(), rel=1e-12)
+
+
+def test_grouped_figures_need_integer_values() -> None:
+    frame = pl.LazyFrame({"k": ["a"], "v": [1.5]})
+    with pytest.raises(TypeError, match="integer values"):
+        grouped(frame, ["k"], pl.col("v"), DISTRIBUTION)
 
 
 def test_a_trace_without_times_is_one_window() -> None:

@@ -40,7 +40,7 @@ import polars as pl
 
 from tracetool import windowed
 from tracetool.blockio import block_ios
-from tracetool.distributions import grouped
+from tracetool.distributions import Figure, exprs, grouped
 from tracetool.events import Trace
 from tracetool.kernel import EraChoice
 from tracetool.timeline import timeline
@@ -50,15 +50,19 @@ FLUSH_KINDS = ("flush",)
 UNMAP_KINDS = ("iommu_unmap", "dma_unmap")
 
 
+# count, min, mean, p50, p90, p99, p99_9, max
+DISTRIBUTION: list[Figure] = [
+    ("count", "count"),
+    ("min", "min"),
+    ("mean", "mean"),
+    *QUANTILES.items(),
+    ("max", "max"),
+]
+
+
 def distribution(value: pl.Expr) -> list[pl.Expr]:
     """count, min, mean, p50, p90, p99, p99_9, max of ``value``."""
-    return [
-        value.count().alias("count"),
-        value.min().alias("min"),
-        value.mean().alias("mean"),
-        *(value.quantile(q, interpolation="linear").alias(n) for n, q in QUANTILES.items()),
-        value.max().alias("max"),
-    ]
+    return exprs(DISTRIBUTION, value)
 
 
 def _durations(spans: pl.LazyFrame) -> pl.LazyFrame:
@@ -70,7 +74,7 @@ def latency(spans: pl.LazyFrame, by: Sequence[str] = ()) -> pl.LazyFrame:
     keys = ["kind", "func", *by]
     timed = _durations(spans).filter(pl.col("start_ts") < pl.col("end_ts"))
     exact = pl.col("exact")
-    figures = grouped(timed.filter(exact), keys, pl.col("dur"), distribution)
+    figures = grouped(timed.filter(exact), keys, pl.col("dur"), DISTRIBUTION)
     inexact = timed.group_by(keys).agg(inexact=(~exact).sum())
     return figures.join(inexact, on=keys, how="left", nulls_equal=True).sort("kind", "func", *by)
 
@@ -152,7 +156,7 @@ def flush_paths(spans: pl.LazyFrame) -> pl.LazyFrame:
         flush.filter(pl.col("exact")),
         keys,
         pl.col("end_ts") - pl.col("start_ts"),
-        lambda v: [v.mean().alias("mean"), v.quantile(0.99, interpolation="linear").alias("p99")],
+        [("mean", "mean"), ("p99", 0.99)],
     )
     return counts.join(latency, on=keys, how="left", nulls_equal=True).sort(
         "device", "scope", "caller", nulls_last=True
@@ -320,7 +324,7 @@ def io_of(ios: pl.LazyFrame) -> pl.LazyFrame:
         ios,
         ["dev"],
         pl.col("latency"),
-        lambda v: [e.name.prefix("lat_") for e in distribution(v)[1:]],
+        [(f"lat_{name}", what) for name, what in DISTRIBUTION[1:]],
     )
     return (
         ios.group_by("dev")
