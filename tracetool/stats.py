@@ -231,8 +231,10 @@ def unmap_counts(spans: pl.LazyFrame, by: dict[str, pl.Expr]) -> pl.LazyFrame:
     schema = counted.collect_schema()
 
     def alone() -> pl.DataFrame:
-        unmaps = spans.filter(kind.is_in(UNMAP_KINDS))
         counts = [pl.DataFrame(schema=schema)]
+        if not points.select(pl.len()).collect(engine="streaming").item():
+            return counts[0]  # no tracepoints (before v6.7, or not enabled)
+        unmaps = spans.filter(kind.is_in(UNMAP_KINDS))
         for k, (lo, hi) in enumerate(windowed.slices(unmaps, "start_ts", SLICE_ROWS)):
             near = pl.lit(True)
             if hi is not None:

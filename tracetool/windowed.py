@@ -159,13 +159,17 @@ def slices(rows: pl.LazyFrame, column: str, size: int) -> list[tuple[int | None,
 
 
 def between(column: str, lo: int | None, hi: int | None, untimed: bool = False) -> pl.Expr:
-    """``lo <= column < hi`` (None: unbounded); rows without a value only if ``untimed``."""
-    keep = pl.lit(True)
+    """A filter of ``lo <= column < hi`` (None: unbounded); rows without a value pass
+    only if ``untimed``. A plain range, so Parquet scans skip the row groups outside."""
+    bounds = []
     if lo is not None:
-        keep &= pl.col(column) >= lo
+        bounds.append(pl.col(column) >= lo)
     if hi is not None:
-        keep &= pl.col(column) < hi
-    return keep | pl.col(column).is_null() if untimed else keep.fill_null(False)
+        bounds.append(pl.col(column) < hi)
+    if not bounds:
+        return pl.lit(True)
+    keep = pl.all_horizontal(bounds)
+    return keep | pl.col(column).is_null() if untimed else keep
 
 
 @dataclass
