@@ -197,7 +197,6 @@ def build(
     events: pl.LazyFrame,
     out: Path,
     era: EraChoice | None = None,
-    with_ios: bool = True,
     cuts: list[Cut] | None = None,
 ) -> Built:
     """Write the spans of ``events`` to ``out/spans-*.parquet`` and the block I/Os
@@ -229,17 +228,16 @@ def build(
         built.spans += spans.height
         spans.write_parquet(out / f"spans-{k:05d}.parquet")
         del spans, tl
-        if with_ios:
-            # I/Os are paired exactly: issues still in flight at a window's end are
-            # carried into the next one (the next completion of their device and sector
-            # can only come later).
-            own = events.filter(between("ts", cut.lo, cut.hi))
-            issued = pl.concat([flight.lazy(), blockio.issues(own)])
-            paired = blockio.pair(issued, blockio.completions(own)).collect()
-            flight = paired.filter(pl.col("done_ts").is_null()).select(flight.columns)
-            table = blockio.done(paired.lazy()).collect()
-            built.ios += table.height
-            table.write_parquet(out / f"ios-{k:05d}.parquet")
+        # I/Os are paired exactly: issues still in flight at a window's end are
+        # carried into the next one (the next completion of their device and sector
+        # can only come later).
+        own = events.filter(between("ts", cut.lo, cut.hi))
+        issued = pl.concat([flight.lazy(), blockio.issues(own)])
+        paired = blockio.pair(issued, blockio.completions(own)).collect()
+        flight = paired.filter(pl.col("done_ts").is_null()).select(flight.columns)
+        table = blockio.done(paired.lazy()).collect()
+        built.ios += table.height
+        table.write_parquet(out / f"ios-{k:05d}.parquet")
     # A call whose entry and return fell in windows too far apart is an unpaired entry
     # in one and an orphan return in a later one.
     # Orphan returns are few (most traces have none); the entries are read only then.
