@@ -247,3 +247,18 @@ def test_p_values_below_the_smallest_double_print() -> None:
 
     shown = pl.DataFrame({"p": [0.0, 5.8e-149, 0.0012, 0.95, None]}).select(_small(pl.col("p")))
     assert shown.to_series().to_list() == ["<1e-308", "5.8e-149", "0.0012", "0.95", "—"]
+
+
+def test_diff_table_files(tmp_path: Path) -> None:
+    """csv and parquet: one file per table, and the run's settings as a one-row table."""
+    args = ["diff", str(STRICT), str(LAZY), "--replicates", "200", "--no-cache"]
+    doc = json.loads(CliRunner().invoke(main, [*args, "--format", "json"]).stdout)
+    for fmt in ("csv", "parquet"):
+        out = tmp_path / fmt
+        result = CliRunner().invoke(main, [*args, "--format", fmt, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        read = pl.read_parquet if fmt == "parquet" else pl.read_csv
+        (run,) = read(out / f"comparison.{fmt}").to_dicts()
+        assert run == {k: doc[k] for k in ("a", "b", "level", "replicates", "seed", "window_ns")}
+        assert read(out / f"metrics.{fmt}").to_dicts() == doc["metrics"]
+        assert read(out / f"tests.{fmt}").height == len(doc["tests"])

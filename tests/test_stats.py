@@ -399,3 +399,65 @@ def test_rpcits_are_counted_per_function_handle_period() -> None:
         ("0004:00:00.0", 2, 0x80A10000, 1, 1),
         ("0004:00:00.0", 3, 0x80A00000, 1, 0),
     ]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_table_files_hold_what_json_holds(tmp_path: Path, fmt: str) -> None:
+    lazy = SAMPLES / "flush" / "s390-fio-zvm-lazy.txt"
+    args = ["stats", str(lazy), "--by", "device", "--window", "1ms", "--no-cache"]
+    doc = json.loads(CliRunner().invoke(main, [*args, "--format", "json"]).stdout)
+    out = tmp_path / "figures"
+    result = CliRunner().invoke(main, [*args, "--format", fmt, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {len(doc)} tables to {out}" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.{fmt}" for n in doc)
+    for name, rows in doc.items():
+        path = out / f"{name}.{fmt}"
+        table = pl.read_parquet(path) if fmt == "parquet" else pl.read_csv(path)
+        assert table.columns == (list(rows[0]) if rows else table.columns), name
+        assert table.to_dicts() == rows, name
+
+
+def test_table_files_need_a_directory(tmp_path: Path) -> None:
+    base = ["stats", str(RPCIT), "--no-cache", "--format", "parquet"]
+    bare = CliRunner().invoke(main, base)
+    assert bare.exit_code == 2 and "name a directory for them with -o DIR" in bare.output
+    taken = tmp_path / "stats.parquet"
+    taken.write_text("mine")
+    onto_file = CliRunner().invoke(main, [*base, "-o", str(taken)])
+    assert onto_file.exit_code == 2 and "and this is a file" in onto_file.output
+    assert taken.read_text() == "mine"  # nothing the user gave is overwritten
+
+
+def test_by_op_is_the_grouping_latencies_always_have() -> None:
+    args = ["stats", str(RPCIT), "--no-cache", "--format", "json"]
+    plain = CliRunner().invoke(main, args)
+    with_op = CliRunner().invoke(main, [*args, "--by", "op"])
+    assert with_op.exit_code == 0, with_op.output
+    assert json.loads(with_op.stdout) == json.loads(plain.stdout)
+    bad = CliRunner().invoke(main, [*args, "--by", "opp"])
+    assert bad.exit_code == 2 and "op" in bad.output
+
+
+def test_csv_flattens_nested_columns() -> None:
+    from tracetool.cli import flat_for_csv
+
+    df = pl.DataFrame(
+        {
+            "lines": [["a.txt:3: x", "a.txt:4: y"], None],
+            "sizes": [[1, 2], None],
+            "args": [{"fh": 1, "name": "dev"}, {"fh": None, "name": None}],
+            "n": [1, 2],
+        }
+    )
+    flat = flat_for_csv(df)
+    assert flat.schema == {"lines": pl.String, "sizes": pl.String, "args": pl.String, "n": pl.Int64}
+    assert flat.to_dicts() == [
+        {
+            "lines": "a.txt:3: x | a.txt:4: y",
+            "sizes": "[1,2]",
+            "args": '{"fh":1,"name":"dev"}',
+            "n": 1,
+        },
+        {"lines": None, "sizes": None, "args": '{"fh":null,"name":null}', "n": 2},
+    ]

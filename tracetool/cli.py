@@ -7,6 +7,7 @@ Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage/input/internal er
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -132,13 +133,22 @@ html_option = click.option(
     metavar="FILE",
     help="Also write a self-contained HTML report with plots (opens offline).",
 )
+TABLE_FILES = {"csv": ".csv", "parquet": ".parquet"}  # one file per table, in a directory
 tables_format_option = click.option(
     "--format",
     "out_format",
-    type=click.Choice(["table", "json"]),
+    type=click.Choice(["table", "json", *TABLE_FILES]),
     default="table",
     show_default=True,
-    help="Output: tables that fit 80 columns, or JSON with every column.",
+    help="Output: tables that fit 80 columns, JSON with every column, or one CSV or "
+    "Parquet file per table in the directory that -o names.",
+)
+tables_output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    metavar="PATH",
+    help="Write to FILE (table, json) or into DIRECTORY, created if missing (csv, parquet).",
 )
 
 
@@ -308,6 +318,62 @@ def _parse_with_progress(inputs: list[str], fmt: Any, **options: Any) -> traceto
         return tracetool.parse(inputs, fmt, progress=bar.update, **options)
 
 
+def flat_for_csv(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with its nested columns as text, since CSV has none: a struct (args) as
+    JSON, a list of strings (stack, evidence lines) joined by `` | ``, any other list
+    as a JSON array."""
+
+    def flat(name: str, dtype: pl.DataType) -> pl.Expr:
+        if isinstance(dtype, pl.Struct):
+            return pl.col(name).struct.json_encode()
+        if dtype == pl.List(pl.String):
+            return pl.col(name).list.join(" | ")
+        # A one-field struct encodes as {"v": [...]}: keep the array after the key.
+        encoded = pl.struct(pl.col(name).alias("v")).struct.json_encode()
+        return pl.when(pl.col(name).is_not_null()).then(encoded.str.slice(5).str.head(-1))
+
+    nested = {c: t for c, t in df.schema.items() if isinstance(t, (pl.Struct, pl.List, pl.Array))}
+    return df.with_columns(flat(c, t).alias(c) for c, t in nested.items())
+
+
+def emit_tables(
+    tables: dict[str, pl.DataFrame],
+    out_format: str,
+    output: Path | None,
+    text: Callable[[], str],
+    document: dict[str, Any] | None = None,
+) -> None:
+    """``tables`` as ``out_format``: ``text()`` for ``table``; for ``json``, one
+    document of every table's rows (or ``document``, when given); or one
+    ``NAME.csv``/``NAME.parquet`` per table in the directory ``output``."""
+    if out_format == "table":
+        _emit(text(), output)
+    elif out_format == "json":
+        doc = document if document is not None else {k: v.to_dicts() for k, v in tables.items()}
+        _emit(json.dumps(doc, indent=2) + "\n", output)
+    else:
+        suffix = TABLE_FILES[out_format]
+        if output is None:
+            raise Failure(
+                f"--format {out_format} writes one file per table: name a directory "
+                "for them with -o DIR"
+            )
+        if output.exists() and not output.is_dir():
+            raise Failure(
+                f"{output}: --format {out_format} writes one file per table into a "
+                "directory, and this is a file; name a directory (it is created if missing)"
+            )
+        output.mkdir(parents=True, exist_ok=True)
+        for name, table in tables.items():
+            path = output / f"{name}{suffix}"
+            if out_format == "csv":
+                flat_for_csv(table).write_csv(path)
+            else:
+                table.write_parquet(path)
+        names = ", ".join(f"{n}{suffix}" for n in tables)
+        click.echo(f"wrote {len(tables)} tables to {output}: {names}", err=True)
+
+
 def _write(events: pl.LazyFrame, output: Path) -> None:
     suffix = output.suffix.lower()
     if suffix not in OUTPUT_SUFFIXES:
@@ -319,15 +385,7 @@ def _write(events: pl.LazyFrame, output: Path) -> None:
         return
     df = events.collect()
     if suffix == ".csv":
-        # CSV has no nested types: args, stack and kv become JSON text.
-        nested = [c for c, t in df.schema.items() if isinstance(t, (pl.Struct, pl.List))]
-        df = df.with_columns(
-            pl.col(c).struct.json_encode()
-            if isinstance(df.schema[c], pl.Struct)
-            else pl.col(c).list.join(" | ")
-            for c in nested
-        )
-        df.write_csv(output)
+        flat_for_csv(df).write_csv(output)
     elif suffix == ".json":
         df.write_json(output)
     else:

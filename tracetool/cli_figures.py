@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import click
+import polars as pl
 
 import tracetool
 from tracetool import render
 from tracetool.cli import (
     Failure,
-    _emit,
     _parse_with_progress,
     cache_option,
+    emit_tables,
     errors,
     html_option,
     input_args,
@@ -22,9 +22,9 @@ from tracetool.cli import (
     kernel_option,
     main,
     offset_option,
-    output_option,
     rules_option,
     tables_format_option,
+    tables_output_option,
 )
 from tracetool.errors import UnknownName
 from tracetool.kernel import era_from_version
@@ -45,6 +45,8 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 
 STATS_BY = ("device", "cpu", "comm", "pid", "file", "window")
+# Latencies are always per operation (span kind and function); --by op says so.
+ALWAYS_BY = ("op",)
 
 
 @main.command(name="stats")
@@ -55,7 +57,8 @@ STATS_BY = ("device", "cpu", "comm", "pid", "file", "window")
     "by",
     default="",
     metavar="COLUMNS",
-    help=f"Also group latencies by these span columns (comma-separated: {', '.join(STATS_BY)}).",
+    help="Also group latencies by these span columns (comma-separated: "
+    f"{', '.join(STATS_BY)}); they are always grouped by operation (op: kind and function).",
 )
 @click.option(
     "--window",
@@ -75,7 +78,7 @@ STATS_BY = ("device", "cpu", "comm", "pid", "file", "window")
 )
 @html_option
 @tables_format_option
-@output_option
+@tables_output_option
 @kernel_option
 @offset_option
 @cache_option
@@ -106,8 +109,9 @@ def stats_command(
     """
     columns = [c.strip() for c in by.split(",") if c.strip()]
     for column in columns:
-        if column not in STATS_BY:
-            raise Failure(str(UnknownName("--by column", column, STATS_BY)))
+        if column not in STATS_BY + ALWAYS_BY:
+            raise Failure(str(UnknownName("--by column", column, STATS_BY + ALWAYS_BY)))
+    columns = [c for c in columns if c not in ALWAYS_BY]
     era = era_from_version(kernel) if kernel else None
     trace = _parse_with_progress(list(inputs), fmt, use_cache=not no_cache, offsets=offsets)
     notes: list[str] = []
@@ -137,12 +141,10 @@ def stats_command(
         }
         html_out.write_text(stats_page(page, list(inputs)), encoding="utf-8")
         click.echo(f"wrote {html_out}", err=True)
-    if out_format == "json":
-        doc = json.dumps({k: v.to_dicts() for k, v in tables.items()}, indent=2) + "\n"
-    else:
-        shown = tables if window_ns else {k: v for k, v in tables.items() if k != "rates"}
-        doc = "\n".join(render.stats_text(shown, columns)) + "\n"
-    _emit(doc, output)
+    shown = tables if window_ns else {k: v for k, v in tables.items() if k != "rates"}
+    emit_tables(
+        tables, out_format, output, lambda: "\n".join(render.stats_text(shown, columns)) + "\n"
+    )
 
 
 @main.command(name="diff")
@@ -166,7 +168,7 @@ def stats_command(
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resampling.")
 @html_option
 @tables_format_option
-@output_option
+@tables_output_option
 @kernel_option
 @rules_option
 @cache_option
@@ -213,24 +215,20 @@ def diff_command(
 
         html_out.write_text(diff_page(cmp, run_a, run_b), encoding="utf-8")
         click.echo(f"wrote {html_out}", err=True)
-    if out_format == "json":
-        doc = (
-            json.dumps(
-                {
-                    "a": run_a,
-                    "b": run_b,
-                    "level": cmp.level,
-                    "replicates": cmp.replicates,
-                    "seed": cmp.seed,
-                    "window_ns": cmp.window_ns,
-                    "metrics": cmp.metrics.to_dicts(),
-                    "tests": cmp.tests.to_dicts(),
-                    "findings": cmp.findings.to_dicts(),
-                },
-                indent=2,
-            )
-            + "\n"
-        )
-    else:
-        doc = "\n".join(render.diff_text(cmp, run_a, run_b)) + "\n"
-    _emit(doc, output)
+    run = {
+        "a": run_a,
+        "b": run_b,
+        "level": cmp.level,
+        "replicates": cmp.replicates,
+        "seed": cmp.seed,
+        "window_ns": cmp.window_ns,
+    }
+    tables = {"metrics": cmp.metrics, "tests": cmp.tests, "findings": cmp.findings}
+    emit_tables(
+        # In files, what the run was is a one-row table beside the others.
+        {"comparison": pl.DataFrame([run]), **tables},
+        out_format,
+        output,
+        lambda: "\n".join(render.diff_text(cmp, run_a, run_b)) + "\n",
+        document={**run, **{k: v.to_dicts() for k, v in tables.items()}},
+    )
