@@ -461,3 +461,16 @@ def test_csv_flattens_nested_columns() -> None:
         },
         {"lines": None, "sizes": None, "args": '{"fh":null,"name":null}', "n": 2},
     ]
+
+
+def test_enomem_failures_and_the_global_rpcits_they_trigger() -> None:
+    """The sample's two -ENOMEM RPCITs (one in iotlb_sync_map, one in __dma_purge_tlb)
+    are each followed by their task's global RPCIT; the flush_iotlb_all of another task
+    is global but no fallback."""
+    (row,) = tracetool.stats(tracetool.parse(RPCIT)).flushes.collect().to_dicts()
+    assert (row["failed"], row["enomem"], row["fallback"], row["global"]) == (2, 2, 2, 3)
+    result = CliRunner().invoke(main, ["stats", str(RPCIT), "--no-cache"])
+    lines = result.stdout.splitlines()
+    at = lines.index("device         failed  enomem  other  fallback")
+    assert lines[at + 2].split() == ["fh@0x80a00000", "2", "2", "0", "2"]
+    assert max(len(line) for line in lines) <= 80

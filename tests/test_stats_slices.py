@@ -164,3 +164,62 @@ def test_tracepoint_unmaps_inside_a_call_count_once_in_any_slice(
     assert counts["n"].sum() == calls + alone
     whole = stats.unmap_counts(frame, {"device": pl.col("device")}).collect()
     assert counts.sort("device").rows() == whole.sort("device").rows()
+
+
+ENOMEM, EIO = -12, -5
+
+
+@st.composite
+def task_flushes(draw: st.DrawFn) -> list[tuple[int, str, int, int, str]]:
+    """RPCITs of (pid, device, start time, ret, scope): three tasks on two devices,
+    interleaved in time, failing now and then with -ENOMEM or -EIO."""
+    rows = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from([1, 2, 3]),
+                st.sampled_from(["a", "b"]),
+                st.sampled_from([0, 0, ENOMEM, EIO]),
+                st.sampled_from(["global", "ranged"]),
+            ),
+            max_size=120,
+        )
+    )
+    return [(pid, dev, 10 * i, ret, scope) for i, (pid, dev, ret, scope) in enumerate(rows)]
+
+
+def naive_fallbacks(rows: list[tuple[int, str, int, int, str]]) -> dict[str, int]:
+    """Walk each task's RPCITs on a device in time order: a global one right after
+    that task's -ENOMEM is the kernel's fallback."""
+    out: dict[str, int] = {}
+    last: dict[tuple[int, str], int] = {}
+    for pid, dev, _, ret, scope in sorted(rows, key=lambda r: r[2]):
+        if last.get((pid, dev)) == ENOMEM and scope == "global":
+            out[dev] = out.get(dev, 0) + 1
+        last[(pid, dev)] = ret
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(task_flushes(), st.integers(1, 8))
+def test_enomem_fallbacks_follow_each_task_across_slices(
+    rows: list[tuple[int, str, int, int, str]], slice_rows: int
+) -> None:
+    frame = pl.LazyFrame(
+        [
+            {"file": "t", "pid": p, "device": d, "start_ts": t, "ret": r, "scope": s}
+            for p, d, t, r, s in rows
+        ],
+        schema={
+            "file": pl.String,
+            "pid": pl.Int32,
+            "device": pl.String,
+            "start_ts": pl.Int64,
+            "ret": pl.Int64,
+            "scope": pl.String,
+        },
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stats, "SLICE_ROWS", slice_rows)
+        sliced = dict(stats.fallbacks(frame).collect().rows())
+    whole = dict(stats.fallbacks(frame).collect().rows())
+    assert whole == sliced == naive_fallbacks(rows)

@@ -293,6 +293,18 @@ def stats_text(tables: dict[str, pl.DataFrame], by: Sequence[str] = ()) -> list[
             ],
         ),
         (
+            "failures",
+            "failed RPCITs (fallback: the global RPCIT the kernel sent after an -ENOMEM)",
+            "device",
+            [
+                pl.col("device"),
+                pl.col("failed"),
+                pl.col("enomem"),
+                (pl.col("failed") - pl.col("enomem")).alias("other"),
+                pl.col("fallback"),
+            ],
+        ),
+        (
             "flush_paths",
             "RPCITs by calling function (µs)",
             "caller",
@@ -397,6 +409,8 @@ def stats_text(tables: dict[str, pl.DataFrame], by: Sequence[str] = ()) -> list[
             ],
         )
     )
+    if "flushes" in tables:  # a section of its own, only for devices with failures
+        tables = {**tables, "failures": tables["flushes"].filter(pl.col("failed") > 0)}
     out: list[str] = []
     for name, title, flex, columns in sections:
         frame = tables.get(name, pl.DataFrame())

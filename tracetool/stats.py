@@ -8,8 +8,10 @@ Everything is a polars aggregation over the timeline's ``spans`` or the ``events
                 are left out: their end is only a bound)
 ``histogram``   the same durations in log2 buckets ``[lower, upper)`` ns
 ``flushes``     per device: RPCITs (``zpci_refresh_trans`` calls), global ones, failed
-                ones (a non-zero return), their rate over the time they span, the unmaps
-                seen and unmaps per flush (how much a lazy scheme batched)
+                ones (a non-zero return) and of those the -ENOMEM ones, the global
+                RPCITs those triggered (``fallback``, see ``fallbacks``), their rate over
+                the time they span, the unmaps seen and unmaps per flush (how much a
+                lazy scheme batched)
 ``fh_periods``  per device and function-handle period (the handle changes when the
                 function is re-enabled, after recovery): RPCITs, global and failed
                 ones, and when the period's first and last RPCIT were
@@ -270,30 +272,70 @@ def unmap_counts(spans: pl.LazyFrame, by: dict[str, pl.Expr]) -> pl.LazyFrame:
     )
 
 
+ENOMEM = -12  # zpci_refresh_trans: cc 1, status 4 or 16: the hypervisor is out of resources
+TASK = ["file", "pid", "device"]  # whose RPCITs follow one another
+
+
+def fallbacks(flush: pl.LazyFrame) -> pl.LazyFrame:
+    """Per device (``fallback``): the global RPCITs a task issued as its next RPCIT
+    after one of its own failed with -ENOMEM. That is how the kernel answers the
+    hypervisor running out of resources (``zpci_refresh_global`` in ``__dma_purge_tlb``,
+    ``zpci_refresh_all`` in ``iotlb_sync_map``), so it can free them. ``flush`` is
+    ``scoped`` spans. Taken one time slice of about ``SLICE_ROWS`` at a time, with each
+    task's last RPCIT carried into the next slice."""
+    columns = [*TASK, "start_ts", "ret", "scope"]
+    schema = pl.Schema({"device": pl.String, "fallback": pl.UInt32})
+
+    def count() -> pl.DataFrame:
+        carry = flush.select(columns).clear().collect()
+        counts = [pl.DataFrame(schema=schema)]
+        for k, (lo, hi) in enumerate(windowed.slices(flush, "start_ts", SLICE_ROWS)):
+            part = (
+                flush.filter(windowed.between("start_ts", lo, hi, untimed=k == 0))
+                .select(columns)
+                .collect(engine="streaming")
+            )
+            both = pl.concat(
+                [carry.with_columns(carried=True), part.with_columns(carried=False)]
+            ).sort([*TASK, "start_ts"], maintain_order=True, nulls_last=False)
+            after = (pl.col("ret").shift(1).over(TASK) == ENOMEM).fill_null(False)
+            hits = both.filter(after & (pl.col("scope") == "global") & ~pl.col("carried"))
+            counts.append(hits.group_by("device").agg(fallback=pl.len()).cast(schema))
+            carry = both.group_by(TASK, maintain_order=True).last().select(columns)
+        return pl.concat(counts).group_by("device").agg(pl.col("fallback").sum())
+
+    return pl.defer(count, schema=schema)
+
+
 def flushes(spans: pl.LazyFrame) -> pl.LazyFrame:
     """RPCIT accounting per device (see the module doc)."""
     spans = spans.filter(pl.col("device").is_not_null())
     failed = pl.col("ret").is_not_null() & (pl.col("ret") != 0)
+    flush = scoped(spans)
     per_device = (
         spans.filter(pl.col("kind").is_in(FLUSH_KINDS))
         .group_by("device")
         .agg(
             flushes=pl.len(),
             failed=failed.sum(),
+            enomem=(pl.col("ret") == ENOMEM).sum(),
             first_ts=pl.col("start_ts").min(),
             last_ts=pl.col("start_ts").max(),
             flush_ns=(pl.col("end_ts") - pl.col("start_ts")).filter(pl.col("exact")).sum(),
         )
         .join(unmap_counts(spans, {"device": pl.col("device")}), on="device", how="left")
+        .join(fallbacks(flush), on="device", how="left")
         .join(
-            scoped(spans).group_by("device").agg(**{"global": (pl.col("scope") == "global").sum()}),
+            flush.group_by("device").agg(**{"global": (pl.col("scope") == "global").sum()}),
             on="device",
             how="left",
         )
     )
     span_s = (pl.col("last_ts") - pl.col("first_ts")).cast(pl.Float64) / 1e9
     return (
-        per_device.with_columns(unmaps=pl.col("n").fill_null(0))
+        per_device.with_columns(
+            unmaps=pl.col("n").fill_null(0), fallback=pl.col("fallback").fill_null(0)
+        )
         .with_columns(
             per_s=pl.when(span_s > 0).then(pl.col("flushes") / span_s),
             unmaps_per_flush=pl.col("unmaps") / pl.col("flushes"),
@@ -302,6 +344,8 @@ def flushes(spans: pl.LazyFrame) -> pl.LazyFrame:
             "device",
             "flushes",
             "failed",
+            "enomem",
+            "fallback",
             "unmaps",
             "first_ts",
             "last_ts",
