@@ -62,6 +62,7 @@ def test_truth_round_trips(tmp_path: Path, scheme: str, env: str) -> None:
         s["rpcit_global"],
         s["unmaps"],
     )
+    assert (flush["enomem"], flush["fallback"]) == (s["rpcit_enomem"], s["rpcit_fallback"])
     by_caller: dict[str, int] = {}
     for row in figures.flush_paths.collect().to_dicts():
         by_caller[row["caller"]] = by_caller.get(row["caller"], 0) + row["flushes"]
@@ -75,6 +76,35 @@ def test_truth_round_trips(tmp_path: Path, scheme: str, env: str) -> None:
     )
     want = sorted(((f[0] + 500) // 1000, (f[1] + 500) // 1000, f[6]) for f in truth["flushes"])
     assert got == want
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_enomem_and_its_global_fallback_round_trip(tmp_path: Path, scheme: str) -> None:
+    """A hypervisor that pins at most 3 unmapped pages: the schemes that leave pages
+    pinned (lazy, flush queues) see map RPCITs fail with -ENOMEM, each answered by a
+    global RPCIT from the same function; stats finds exactly those, strict ones none."""
+    kw = {"fq_size": 1 << 20, "fq_timeout_ms": 1000.0} if scheme.startswith("fq-") else {}
+    out, truth = write(tmp_path, scheme=scheme, env="zvm", shadow_pages=3, **kw)
+    s = truth["summary"]
+    assert (s["rpcit_enomem"] > 0) == (scheme not in ("s390-strict", "dma-strict"))
+    assert s["rpcit_fallback"] == s["rpcit_enomem"]
+    fails = [f for f in truth["flushes"] if f[7] == -12]
+    assert len(fails) == s["rpcit_enomem"]
+    (flush,) = tracetool.stats(tracetool.parse(out, use_cache=False)).flushes.collect().to_dicts()
+    assert (flush["failed"], flush["enomem"], flush["fallback"], flush["global"]) == (
+        s["rpcit_enomem"],
+        s["rpcit_enomem"],
+        s["rpcit_fallback"],
+        s["rpcit_global"],
+    )
+
+
+def test_shadow_limit_needs_a_hypervisor(tmp_path: Path) -> None:
+    out = tmp_path / "x.txt"
+    args = ["simulate", "dma", "--env", "lpar", "--shadow-pages", "4", "-o", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "use --env zvm or kvm" in result.output
+    assert not out.exists()
 
 
 def test_lazy_wraps_flush_globally(tmp_path: Path) -> None:

@@ -127,6 +127,15 @@ SCENARIOS = ("dma", RACE)
     help="Flush-queue timer (fq-*; default 10ms per CPU, 1s single).",
 )
 @click.option(
+    "--shadow-pages",
+    type=click.IntRange(0, None),
+    default=None,
+    metavar="N",
+    help="Pages the hypervisor (zvm, kvm) keeps pinned for unmaps no RPCIT told it of "
+    "(lazy, fq-*); at N the next map's RPCIT fails with -ENOMEM and the kernel flushes "
+    "globally. Default: no limit.",
+)
+@click.option(
     "--buffer-events",
     type=click.IntRange(1, None),
     default=None,
@@ -171,6 +180,7 @@ def simulate_command(
     aperture_pages: int,
     fq_size: int | None,
     fq_timeout_ns: int | None,
+    shadow_pages: int | None,
     buffer_events: int | None,
     era: str,
     devices: int,
@@ -211,6 +221,11 @@ def simulate_command(
     table.env(env)  # an unknown environment fails before anything is written
     if (fq_size is not None or fq_timeout_ns is not None) and not scheme.startswith("fq-"):
         raise Failure(f"--fq-size and --fq-timeout apply to the fq-* schemes, not {scheme}")
+    if shadow_pages is not None and not table.env(env).tlb_refresh:
+        raise Failure(
+            f"--shadow-pages is a limit of a hypervisor's shadow tables; {env} has none "
+            "(use --env zvm or kvm)"
+        )
     opts = DmaOptions(
         scheme=scheme,
         env=env,
@@ -221,11 +236,14 @@ def simulate_command(
         aperture_pages=aperture_pages,
         fq_size=fq_size,
         fq_timeout_ms=fq_timeout_ns / 1e6 if fq_timeout_ns is not None else None,
+        shadow_pages=shadow_pages,
     )
     summary = simulate_dma(opts, output, fmt, table, truth, buffer_events)
     iops = summary["iops"] or 0.0
     click.echo(
         f"wrote {output} ({summary['ios']} I/Os, {iops:,.0f} IOPS, {summary['rpcit']} RPCITs, "
-        f"{summary['rpcit_global']} global) and {where}",
+        f"{summary['rpcit_global']} global"
+        + (f", {summary['rpcit_enomem']} -ENOMEM" if summary["rpcit_enomem"] else "")
+        + f") and {where}",
         err=True,
     )

@@ -19,6 +19,13 @@ the same CPU) and is unmapped there. What the map and unmap cost depends on the 
 
 A CPU runs one thing at a time (the map path, an irq, the flush timer); an RPCIT keeps
 its CPU until it returns. Under a hypervisor RPCITs are also serialized across CPUs.
+
+Under a hypervisor (``tlb_refresh``) a page the guest unmapped without an RPCIT (lazy
+s390 unmaps, flush-queue entries) stays pinned in its shadow tables until a global
+RPCIT. With ``shadow_pages`` set, once that many are pinned the next map's RPCIT fails
+with -ENOMEM (cc 1, status 4 or 16), and the kernel answers with a global RPCIT from
+the same place (``zpci_refresh_global`` in ``__dma_purge_tlb``, ``zpci_refresh_all`` in
+``iotlb_sync_map``) so the hypervisor can unpin them.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ PAGE = 4096
 SCHEMES = ("s390-lazy", "s390-strict", "dma-strict", "fq-percpu", "fq-single")
 FQ_DEFAULTS = {"fq-percpu": (256, 10), "fq-single": (32768, 1000)}
 T0 = 700_000_000_000  # the run starts 700 s after boot
+ENOMEM = -12
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,7 @@ class DmaOptions:
     aperture_pages: int = 16384 * 256  # 16 GiB of 4 KiB pages
     fq_size: int | None = None
     fq_timeout_ms: float | None = None
+    shadow_pages: int | None = None  # pinned pages past which RPCITs fail with -ENOMEM
     device: Device = field(default_factory=Device)
 
     def era(self) -> str:
@@ -84,6 +93,8 @@ class Truth:
     rpcit_global: int = 0
     rpcit_ranged: int = 0
     rpcit_ns: int = 0
+    rpcit_enomem: int = 0  # RPCITs that failed with -ENOMEM
+    rpcit_fallback: int = 0  # the global RPCITs the kernel issued in answer
     by_caller: dict[str, int] = field(default_factory=dict)
     first_issue: int | None = None
     last_complete: int = 0
@@ -107,6 +118,7 @@ class DmaRun:
         self.bitmap_lock = Resource("iommu_bitmap_lock")
         self.aperture_pages = opts.aperture_pages
         self.next_bit = 0
+        self.pinned = 0  # unmapped pages the hypervisor still holds (see the module doc)
         self.end = T0 + int(opts.duration_ms * 1_000_000)
         self.fq_size, fq_timeout_ms = opts.queue()
         self.fq_timeout = int(fq_timeout_ms * 1_000_000)
@@ -131,8 +143,10 @@ class DmaRun:
         site: str,
         scope: str,
         cost: float,
+        ret: int = 0,
     ) -> Generator[Any, int, int]:
-        """One zpci_refresh_trans() called from ``site`` at ``t``; returns its end."""
+        """One zpci_refresh_trans() called from ``site`` at ``t`` that returns ``ret``;
+        returns its end."""
         em = self.engine.emit
         fn = self.o.device.fh << 32
         em(t, cpu, task, flags, "rpcit", fn, addr, size)
@@ -142,17 +156,55 @@ class DmaRun:
         done = start + self.draw(cost)
         if self.env.serialized:
             self.engine.release(self.hv, done)
-        em(done, cpu, task, flags, "rpcit_r", site, 0)
+        em(done, cpu, task, flags, "rpcit_r", site, ret)
         tr = self.truth
         tr.rpcit += 1
         tr.rpcit_ns += done - t
         if scope == "global":
             tr.rpcit_global += 1
+            self.pinned = 0
         else:
             tr.rpcit_ranged += 1
         tr.by_caller[site] = tr.by_caller.get(site, 0) + 1
-        tr.flushes.append((t, done, cpu, site, scope, addr, size, 0))
+        tr.flushes.append((t, done, cpu, site, scope, addr, size, ret))
         return done
+
+    def map_rpcit(
+        self, t: int, cpu: int, task: Task, flags: str, iova: int, site: str
+    ) -> Generator[Any, int, int]:
+        """The RPCIT a map needs under a hypervisor. When the hypervisor holds
+        ``shadow_pages`` pinned it fails with -ENOMEM, and the kernel flushes globally
+        from the same function. (Strict s390 unmaps pin nothing, so this never fails
+        there; its kernel would not fall back.)"""
+        limit = self.o.shadow_pages
+        full = limit is not None and self.pinned >= limit
+        t = yield from self.rpcit(
+            t,
+            cpu,
+            task,
+            flags,
+            iova,
+            PAGE,
+            site,
+            "ranged",
+            self.ranged_cost(1, False),
+            ENOMEM if full else 0,
+        )
+        if full:
+            self.truth.rpcit_enomem += 1
+            t = yield from self.rpcit(
+                t + 300,
+                cpu,
+                task,
+                flags,
+                self.o.device.start_dma,
+                self.aperture_pages * PAGE,
+                site,
+                "global",
+                self.global_cost(self.pinned),
+            )
+            self.truth.rpcit_fallback += 1
+        return t
 
     def ranged_cost(self, pages: int, unpin: bool) -> float:
         e = self.env
@@ -191,32 +243,14 @@ class DmaRun:
             self.next_bit += 1
             self.engine.release(self.bitmap_lock, t)
             if self.env.tlb_refresh:
-                t = yield from self.rpcit(
-                    t,
-                    cpu,
-                    task,
-                    "...1.",
-                    iova,
-                    PAGE,
-                    "__dma_purge_tlb",
-                    "ranged",
-                    self.ranged_cost(1, False),
-                )
+                t = yield from self.map_rpcit(t, cpu, task, "...1.", iova, "__dma_purge_tlb")
         else:
             iova = d.start_dma + (self.next_bit % self.aperture_pages) * PAGE
             self.next_bit += 1
             em(t, cpu, task, ".....", "iommu_map", iova, PAGE, 0x2_0000_0000 + iova)
             if self.env.tlb_refresh:
-                t = yield from self.rpcit(
-                    t,
-                    cpu,
-                    task,
-                    ".....",
-                    iova,
-                    PAGE,
-                    "s390_iommu_iotlb_sync_map",
-                    "ranged",
-                    self.ranged_cost(1, False),
+                t = yield from self.map_rpcit(
+                    t, cpu, task, ".....", iova, "s390_iommu_iotlb_sync_map"
                 )
         t += 200
         em(t, cpu, task, ".....", "dma_map_r", func, iova)
@@ -235,8 +269,11 @@ class DmaRun:
             t = yield from self.rpcit(
                 t, cpu, task, irq, iova, PAGE, site, "ranged", self.ranged_cost(1, True)
             )
-        elif scheme.startswith("fq-"):
-            t = yield from self.queue_iova(t, cpu, task, irq)
+        else:  # the page stays pinned until a global RPCIT
+            if self.env.tlb_refresh:
+                self.pinned += 1
+            if scheme.startswith("fq-"):
+                t = yield from self.queue_iova(t, cpu, task, irq)
         t += 200
         em(t, cpu, task, irq, "dma_unmap_r", func)
         self.truth.unmaps += 1
@@ -335,6 +372,8 @@ class DmaRun:
             "rpcit": tr.rpcit,
             "rpcit_global": tr.rpcit_global,
             "rpcit_ranged": tr.rpcit_ranged,
+            "rpcit_enomem": tr.rpcit_enomem,
+            "rpcit_fallback": tr.rpcit_fallback,
             "rpcit_by_caller": dict(sorted(tr.by_caller.items())),
             "rpcit_mean_ns": tr.rpcit_ns / tr.rpcit if tr.rpcit else None,
             "iops": tr.ios / (span / 1e9) if span > 0 else None,
