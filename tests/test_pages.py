@@ -67,6 +67,19 @@ def test_stats_page_draws_every_plot_offline(tmp_path: Path) -> None:
     assert "<title>tracetool stats</title>" in dom
 
 
+def test_stats_page_says_what_failed(tmp_path: Path) -> None:
+    out = tmp_path / "stats.html"
+    rpcit = SAMPLES / "ftrace" / "s390-rpcit-flush.txt"
+    result = CliRunner().invoke(main, ["stats", str(rpcit), "--html", str(out), "--no-cache"])
+    assert result.exit_code == 0, result.output
+    dom = browser_dom(out, tmp_path)
+    assert "failed RPCITs" in dom
+    assert "2, 2 of them -ENOMEM, answered by 2 global RPCIT(s)" in dom
+    lazy = tmp_path / "lazy.html"
+    CliRunner().invoke(main, ["stats", str(LAZY), "--html", str(lazy), "--no-cache"])
+    assert "failed RPCITs" not in lazy.read_text()  # only where something failed
+
+
 def test_diff_page_draws_ratios_cdfs_and_rates(tmp_path: Path) -> None:
     out = tmp_path / "diff.html"
     args = ["diff", str(STRICT), str(LAZY), "--replicates", "200", "--html", str(out)]

@@ -207,6 +207,15 @@ def stats_page(tables: dict[str, pl.DataFrame], inputs: Sequence[str]) -> str:
         ("RPCITs", str(int(tables["flushes"]["flushes"].sum()) if tables["flushes"].height else 0)),
         ("block I/Os", str(int(tables["io"]["ios"].sum()) if tables["io"].height else 0)),
     ]
+    flushes = tables["flushes"]
+    if flushes.height and flushes["failed"].sum():
+        failed, enomem, fallback = (int(flushes[c].sum()) for c in ("failed", "enomem", "fallback"))
+        meta.append(
+            (
+                "failed RPCITs",
+                f"{failed}, {enomem} of them -ENOMEM, answered by {fallback} global RPCIT(s)",
+            )
+        )
     sections: list[tuple[str, object]] = []
     if tables["histogram"].height:
         sections.append(("Latency histograms", histogram_figure(tables["histogram"])))
