@@ -518,3 +518,24 @@ def test_enomem_failures_and_the_global_rpcits_they_trigger() -> None:
     at = lines.index("device         failed  enomem  other  fallback")
     assert lines[at + 2].split() == ["fh@0x80a00000", "2", "2", "0", "2"]
     assert max(len(line) for line in lines) <= 80
+
+
+def test_v67_maps_and_unmaps_count_once_against_the_kernel_counters() -> None:
+    """From v6.7 a DMA-API map or unmap fires iommu:map/unmap itself: the pages the
+    trace shows (compared with debugfs "Mapped pages"/"Unmapped pages") and the
+    flushes' unmapped pages count each operation once."""
+    from tracetool.counters import traced_counts
+    from tracetool.stats import scoped, spans_and_ios
+
+    sample = SAMPLES / "simulated" / "dma-iommu-strict-zvm.txt"
+    truth = json.loads(sample.with_name(sample.name + ".truth.json").read_text())["summary"]
+    trace = tracetool.parse(sample, use_cache=False)
+    kinds = trace.events.group_by("event").len().collect()
+    assert {"map", "unmap", "dmamap", "dmaunmap"} <= set(kinds["event"])  # both fired
+    spans, _ = spans_and_ios(trace)
+    collected = spans.collect()
+    counts = traced_counts(collected, scoped(spans).collect(), "0004:00:00.0")
+    assert counts["Mapped pages"] == counts["Unmapped pages"] == truth["unmaps"]
+    (flush,) = tracetool.stats(trace).flushes.collect().to_dicts()
+    assert flush["unmaps"] == flush["unmap_pages"] == truth["unmaps"]
+    assert flush["flushes_per_page"] == truth["rpcit"] / truth["unmaps"]

@@ -133,9 +133,14 @@ def unmap_spans(draw: st.DrawFn) -> tuple[list[dict[str, object]], int]:
     points = draw(st.lists(st.tuples(st.sampled_from([1, 2]), st.integers(0, 3000)), max_size=40))
     for pid, spans_of in calls.items():
         for lo, hi in spans_of:
-            spans.append({"kind": "dma_unmap", "pid": pid, "start_ts": lo, "end_ts": hi})
+            size = 4096 * (1 + lo % 3)
+            spans.append(
+                {"kind": "dma_unmap", "pid": pid, "start_ts": lo, "end_ts": hi, "size": size}
+            )
     for pid, t in points:
-        spans.append({"kind": "iommu_unmap", "pid": pid, "start_ts": t, "end_ts": t})
+        spans.append(
+            {"kind": "iommu_unmap", "pid": pid, "start_ts": t, "end_ts": t, "size": 4096 + t % 2}
+        )
     alone = sum(not any(lo <= t <= hi for lo, hi in calls[pid]) for pid, t in points)
     return spans, alone
 
@@ -147,6 +152,21 @@ def test_tracepoint_unmaps_inside_a_call_count_once_in_any_slice(
 ) -> None:
     spans, alone = drawn
     calls = sum(s["kind"] == "dma_unmap" for s in spans)
+    by_pid = {
+        pid: [
+            (s["start_ts"], s["end_ts"])
+            for s in spans
+            if s["kind"] == "dma_unmap" and s["pid"] == pid
+        ]
+        for pid in (1, 2)
+    }
+    # A call's pages, and a lone tracepoint's (4097 bytes: a partial page counts whole).
+    pages = sum(int(s["size"]) // 4096 for s in spans if s["kind"] == "dma_unmap") + sum(
+        (int(s["size"]) + 4095) // 4096
+        for s in spans
+        if s["kind"] == "iommu_unmap"
+        and not any(lo <= s["start_ts"] <= hi for lo, hi in by_pid[int(s["pid"])])
+    )
     frame = pl.LazyFrame(
         [{**s, "file": "t", "device": f"dev{s['pid']}"} for s in spans],
         schema={
@@ -154,6 +174,7 @@ def test_tracepoint_unmaps_inside_a_call_count_once_in_any_slice(
             "pid": pl.Int32,
             "start_ts": pl.Int64,
             "end_ts": pl.Int64,
+            "size": pl.UInt64,
             "file": pl.String,
             "device": pl.String,
         },
@@ -162,6 +183,7 @@ def test_tracepoint_unmaps_inside_a_call_count_once_in_any_slice(
         mp.setattr(stats, "SLICE_ROWS", slice_rows)
         counts = stats.unmap_counts(frame, {"device": pl.col("device")}).collect()
     assert counts["n"].sum() == calls + alone
+    assert (counts["pages"].sum() if counts.height else 0) == pages
     whole = stats.unmap_counts(frame, {"device": pl.col("device")}).collect()
     assert counts.sort("device").rows() == whole.sort("device").rows()
 

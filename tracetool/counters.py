@@ -30,13 +30,13 @@ import polars as pl
 
 from tracetool.devices import PCI_NAME
 from tracetool.errors import InputError
+from tracetool.stats import MAP_OPS, UNMAP_OPS, unmap_counts
 
 COUNTER = re.compile(r"^\s*([A-Za-z][A-Za-z ]*?):\t(\d+)$")
 HEADER = re.compile(
     r"^(Update interval: \d+ ms|Samples: \d+|Last update TOD: [0-9a-fA-F]+"
     r"|FMB statistics disabled|Unknown format)$"
 )
-PAGE = 4096
 
 
 @dataclass
@@ -96,11 +96,10 @@ def traced_counts(spans: pl.DataFrame, scoped: pl.DataFrame, device: str) -> dic
     flush = scoped.filter(pl.col("device") == device)
     mine = spans.filter(pl.col("device") == device)
 
-    def pages(kinds: tuple[str, ...]) -> int | None:
-        sized = mine.filter(pl.col("kind").is_in(kinds))
-        if sized.is_empty() or sized["size"].null_count() == sized.height:
-            return None
-        return int((sized["size"].cast(pl.Int64) // PAGE).sum())
+    def pages(kinds: tuple[str, str]) -> int | None:
+        # A v6.7 DMA-API call fires the iommu:map/unmap tracepoint itself: counted once.
+        (counted,) = unmap_counts(mine.lazy(), {}, kinds).collect()["pages"]
+        return None if counted is None else int(counted)
 
     def caller(name: str) -> int | None:
         if flush.is_empty():
@@ -114,8 +113,8 @@ def traced_counts(spans: pl.DataFrame, scoped: pl.DataFrame, device: str) -> dic
         ),
         "Sync Map RPCITs": caller("s390_iommu_iotlb_sync_map"),
         "Sync RPCITs": caller("s390_iommu_iotlb_sync"),
-        "Mapped pages": pages(("dma_map", "iommu_map")),
-        "Unmapped pages": pages(("dma_unmap", "iommu_unmap")),
+        "Mapped pages": pages(MAP_OPS),
+        "Unmapped pages": pages(UNMAP_OPS),
     }
 
 

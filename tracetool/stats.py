@@ -10,8 +10,9 @@ Everything is a polars aggregation over the timeline's ``spans`` or the ``events
 ``flushes``     per device: RPCITs (``zpci_refresh_trans`` calls), global ones, failed
                 ones (a non-zero return) and of those the -ENOMEM ones, the global
                 RPCITs those triggered (``fallback``, see ``fallbacks``), their rate over
-                the time they span, the unmaps seen and unmaps per flush (how much a
-                lazy scheme batched)
+                the time they span, the unmaps seen, the pages they unmapped, unmaps
+                per flush (how much a lazy scheme batched) and flushes per unmapped
+                page
 ``fh_periods``  per device and function-handle period (the handle changes when the
                 function is re-enabled, after recovery): RPCITs, global and failed
                 ones, and when the period's first and last RPCIT were
@@ -217,26 +218,50 @@ def fh_periods(spans: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def unmap_counts(spans: pl.LazyFrame, by: dict[str, pl.Expr]) -> pl.LazyFrame:
-    """Unmaps per ``by`` (``n``): the DMA-API unmap calls, and the ``iommu:unmap``
-    tracepoints that did not fire inside one of them. From v6.7 ``iommu_dma_unmap_page``
+def _op_figures() -> dict[str, pl.Expr]:
+    """Maps or unmaps (``n``), the pages they cover (``pages``, a partial page counting
+    whole) and how many said their size (``sized``)."""
+    size = pl.col("size").cast(pl.Int64)
+    return {
+        "n": pl.len(),
+        "pages": ((size + PAGE - 1) // PAGE).sum(),
+        "sized": size.is_not_null().sum(),
+    }
+
+
+# (DMA-API call, IOMMU tracepoint) of one operation
+MAP_OPS = ("dma_map", "iommu_map")
+UNMAP_OPS = ("dma_unmap", "iommu_unmap")
+
+
+def unmap_counts(
+    spans: pl.LazyFrame, by: dict[str, pl.Expr], kinds: tuple[str, str] = UNMAP_OPS
+) -> pl.LazyFrame:
+    """Unmaps per ``by`` (``n``) and the pages they cover (``pages``, null when no unmap
+    traced its size): the DMA-API unmap calls, and the ``iommu:unmap`` tracepoints that
+    did not fire inside one of them. From v6.7 ``iommu_dma_unmap_page``
     fires the tracepoint itself, so counting both would count that unmap twice; an unmap
-    through the IOMMU API (VFIO) fires only the tracepoint.
+    through the IOMMU API (VFIO) fires only the tracepoint. With ``kinds=MAP_OPS``
+    the same for maps (``iommu_dma_map_page`` fires ``iommu:map``).
 
     Which call a tracepoint fired in is found one time slice of at most about
     ``SLICE_ROWS`` unmaps at a time, against the calls that overlap the slice."""
     kind = pl.col("kind")
-    calls = spans.filter(kind == "dma_unmap")
-    points = spans.filter(kind == "iommu_unmap")
+    calls = spans.filter(kind == kinds[0])
+    points = spans.filter(kind == kinds[1])
     keys = [e.alias(k) for k, e in by.items()]
-    counted = calls.group_by(keys).agg(n=pl.len())
+
+    def figures(rows: pl.LazyFrame) -> pl.LazyFrame:
+        return rows.group_by(keys).agg(**_op_figures()) if keys else rows.select(**_op_figures())
+
+    counted = figures(calls)
     schema = counted.collect_schema()
 
     def alone() -> pl.DataFrame:
         counts = [pl.DataFrame(schema=schema)]
         if not points.select(pl.len()).collect(engine="streaming").item():
             return counts[0]  # no tracepoints (before v6.7, or not enabled)
-        unmaps = spans.filter(kind.is_in(UNMAP_KINDS))
+        unmaps = spans.filter(kind.is_in(kinds))
         for k, (lo, hi) in enumerate(windowed.slices(unmaps, "start_ts", SLICE_ROWS)):
             near = pl.lit(True)
             if hi is not None:
@@ -262,14 +287,13 @@ def unmap_counts(spans: pl.LazyFrame, by: dict[str, pl.Expr]) -> pl.LazyFrame:
                 strategy="backward",
                 check_sortedness=False,
             ).filter(pl.col("call_end").is_null() | (pl.col("call_end") < pl.col("start_ts")))
-            counts.append(inside.group_by(keys).agg(n=pl.len()).cast(schema))
+            counts.append(figures(inside.lazy()).collect().cast(schema))
         return pl.concat(counts)
 
-    return (
-        pl.concat([counted, pl.defer(alone, schema=schema)])
-        .group_by(list(by))
-        .agg(pl.col("n").sum())
-    )
+    both = pl.concat([counted, pl.defer(alone, schema=schema)])
+    total = pl.col("n", "pages", "sized").sum()
+    both = both.group_by(list(by)).agg(total) if by else both.select(total)
+    return both.select(*by, "n", pages=pl.when(pl.col("sized") > 0).then(pl.col("pages")))
 
 
 ENOMEM = -12  # zpci_refresh_trans: cc 1, status 4 or 16: the hypervisor is out of resources
@@ -334,11 +358,14 @@ def flushes(spans: pl.LazyFrame) -> pl.LazyFrame:
     span_s = (pl.col("last_ts") - pl.col("first_ts")).cast(pl.Float64) / 1e9
     return (
         per_device.with_columns(
-            unmaps=pl.col("n").fill_null(0), fallback=pl.col("fallback").fill_null(0)
+            unmaps=pl.col("n").fill_null(0),
+            unmap_pages=pl.col("pages"),
+            fallback=pl.col("fallback").fill_null(0),
         )
         .with_columns(
             per_s=pl.when(span_s > 0).then(pl.col("flushes") / span_s),
             unmaps_per_flush=pl.col("unmaps") / pl.col("flushes"),
+            flushes_per_page=pl.col("flushes") / pl.col("unmap_pages"),
         )
         .select(
             "device",
@@ -347,12 +374,14 @@ def flushes(spans: pl.LazyFrame) -> pl.LazyFrame:
             "enomem",
             "fallback",
             "unmaps",
+            "unmap_pages",
             "first_ts",
             "last_ts",
             "flush_ns",
             "global",
             "per_s",
             "unmaps_per_flush",
+            "flushes_per_page",
         )
         .sort("device")
     )
