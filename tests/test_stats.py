@@ -525,7 +525,7 @@ def test_v67_maps_and_unmaps_count_once_against_the_kernel_counters() -> None:
     trace shows (compared with debugfs "Mapped pages"/"Unmapped pages") and the
     flushes' unmapped pages count each operation once."""
     from tracetool.counters import traced_counts
-    from tracetool.stats import scoped, spans_and_ios
+    from tracetool.stats import spans_and_ios
 
     sample = SAMPLES / "simulated" / "dma-iommu-strict-zvm.txt"
     truth = json.loads(sample.with_name(sample.name + ".truth.json").read_text())["summary"]
@@ -533,8 +533,7 @@ def test_v67_maps_and_unmaps_count_once_against_the_kernel_counters() -> None:
     kinds = trace.events.group_by("event").len().collect()
     assert {"map", "unmap", "dmamap", "dmaunmap"} <= set(kinds["event"])  # both fired
     spans, _ = spans_and_ios(trace)
-    collected = spans.collect()
-    counts = traced_counts(collected, scoped(spans).collect(), "0004:00:00.0")
+    counts = traced_counts(spans)["0004:00:00.0"]
     assert counts["Mapped pages"] == counts["Unmapped pages"] == truth["unmaps"]
     (flush,) = tracetool.stats(trace).flushes.collect().to_dicts()
     assert flush["unmaps"] == flush["unmap_pages"] == truth["unmaps"]

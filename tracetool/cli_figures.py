@@ -124,13 +124,11 @@ def stats_command(
     tables["buckets"] = figures.buckets.collect()
     if counter_specs:
         from tracetool.counters import parse_spec, reconcile_all
-        from tracetool.stats import scoped as scope_flushes
         from tracetool.stats import spans_and_ios
 
         specs = [parse_spec(spec) for spec in counter_specs]
         spans, _ = spans_and_ios(trace, era)
-        scoped = scope_flushes(spans).collect()
-        tables["counters"] = reconcile_all(spans.collect(), scoped, specs)
+        tables["counters"] = reconcile_all(spans, specs)
     if html_out:
         from tracetool.pages import stats_page
 

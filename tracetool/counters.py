@@ -30,7 +30,7 @@ import polars as pl
 
 from tracetool.devices import PCI_NAME
 from tracetool.errors import InputError
-from tracetool.stats import MAP_OPS, UNMAP_OPS, unmap_counts
+from tracetool.stats import MAP_OPS, UNMAP_OPS, scoped, unmap_counts
 
 COUNTER = re.compile(r"^\s*([A-Za-z][A-Za-z ]*?):\t(\d+)$")
 HEADER = re.compile(
@@ -91,31 +91,33 @@ COMPARED = {
 }
 
 
-def traced_counts(spans: pl.DataFrame, scoped: pl.DataFrame, device: str) -> dict[str, int | None]:
-    """What the trace shows for ``device``, per compared counter (None: not traced)."""
-    flush = scoped.filter(pl.col("device") == device)
-    mine = spans.filter(pl.col("device") == device)
-
-    def pages(kinds: tuple[str, str]) -> int | None:
-        # A v6.7 DMA-API call fires the iommu:map/unmap tracepoint itself: counted once.
-        (counted,) = unmap_counts(mine.lazy(), {}, kinds).collect()["pages"]
-        return None if counted is None else int(counted)
-
-    def caller(name: str) -> int | None:
-        if flush.is_empty():
-            return None
-        return flush.filter(pl.col("caller") == name).height
-
-    return {
-        "Refresh operations": flush.height if flush.height else None,
-        "Global RPCITs": (
-            flush.filter(pl.col("scope") == "global").height if flush.height else None
-        ),
-        "Sync Map RPCITs": caller("s390_iommu_iotlb_sync_map"),
-        "Sync RPCITs": caller("s390_iommu_iotlb_sync"),
-        "Mapped pages": pages(MAP_OPS),
-        "Unmapped pages": pages(UNMAP_OPS),
+def traced_counts(spans: pl.LazyFrame) -> dict[str, dict[str, int | None]]:
+    """What the trace shows per device, per compared counter (None: not traced).
+    Streamed from ``spans``: only per-device figures are held."""
+    is_caller = {
+        "Sync Map RPCITs": "s390_iommu_iotlb_sync_map",
+        "Sync RPCITs": "s390_iommu_iotlb_sync",
     }
+    flushes = (
+        scoped(spans)
+        .group_by("device")
+        .agg(
+            pl.len().alias("Refresh operations"),
+            (pl.col("scope") == "global").sum().alias("Global RPCITs"),
+            *((pl.col("caller") == c).sum().alias(name) for name, c in is_caller.items()),
+        )
+        .collect(engine="streaming")
+    )
+    counts: dict[str, dict[str, int | None]] = {
+        row.pop("device"): row for row in flushes.iter_rows(named=True)
+    }
+    known = spans.filter(pl.col("device").is_not_null())
+    # A v6.7 DMA-API call fires the iommu:map/unmap tracepoint itself: counted once.
+    for name, ops in (("Mapped pages", MAP_OPS), ("Unmapped pages", UNMAP_OPS)):
+        pages = unmap_counts(known, {"device": pl.col("device")}, ops)
+        for device, n in pages.select("device", "pages").collect(engine="streaming").rows():
+            counts.setdefault(device, {})[name] = n
+    return counts
 
 
 def reconcile(
@@ -182,12 +184,11 @@ def parse_spec(spec: str) -> tuple[str | None, str, str]:
     return device or None, before, after
 
 
-def reconcile_all(
-    spans: pl.DataFrame, scoped: pl.DataFrame, specs: list[tuple[str | None, str, str]]
-) -> pl.DataFrame:
+def reconcile_all(spans: pl.LazyFrame, specs: list[tuple[str | None, str, str]]) -> pl.DataFrame:
     """``reconcile`` for every ``(device, before, after)``; the device defaults to a PCI
     name in the snapshot's path, else the only device with RPCITs in the trace."""
-    flushed = sorted(scoped["device"].drop_nulls().unique().to_list())
+    traced = traced_counts(spans)
+    flushed = sorted(d for d, c in traced.items() if c.get("Refresh operations"))
     tables = []
     for device, before_path, after_path in specs:
         dev = device or device_of(before_path) or device_of(after_path)
@@ -199,5 +200,5 @@ def reconcile_all(
                 )
             dev = flushed[0]
         before, after = read_snapshot(before_path), read_snapshot(after_path)
-        tables.append(reconcile(before, after, traced_counts(spans, scoped, dev), dev))
+        tables.append(reconcile(before, after, traced.get(dev, {}), dev))
     return pl.concat(tables) if tables else reconcile(Snapshot(""), Snapshot(""), {}, "")
