@@ -538,3 +538,45 @@ def test_v67_maps_and_unmaps_count_once_against_the_kernel_counters() -> None:
     (flush,) = tracetool.stats(trace).flushes.collect().to_dicts()
     assert flush["unmaps"] == flush["unmap_pages"] == truth["unmaps"]
     assert flush["flushes_per_page"] == truth["rpcit"] / truth["unmaps"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["flush a", "io b", "dma_map c"]),
+        st.lists(st.integers(0, 10**9) | st.integers(0, 50), min_size=1, max_size=400),
+        min_size=1,
+    ),
+    st.integers(2, 40),
+    st.sampled_from([2, 16, 1 << 13]),
+)
+def test_cdf_points_of_large_groups_lie_on_the_exact_cdf(
+    groups: dict[str, list[int]], points: int, bins: int
+) -> None:
+    """Counted in bins (every group "large"), each point is a value of the group and
+    the exact share of values up to it; the greatest value ends each CDF at 1. Ranked
+    whole, the points are those of the in-memory thinning."""
+    from tracetool.distributions import cdf, cdf_points
+
+    samples = pl.DataFrame(
+        [{"group": g, "value": v} for g, vs in groups.items() for v in vs],
+        schema={"group": pl.String, "value": pl.Int64},
+    )
+    binned = cdf(samples.lazy(), points=points, exact_rows=0, bins=bins).collect()
+    for group, values in groups.items():
+        mine = binned.filter(pl.col("group") == group)
+        assert 1 <= mine.height <= min(bins, len(set(values))) and mine.height <= 2 * points + 1
+        for value, p in mine.select("value", "p").rows():
+            assert value in values
+            assert p == sum(v <= value for v in values) / len(values)
+        assert mine["value"].to_list() == sorted(mine["value"]) and mine["p"][-1] == 1.0
+        assert mine["value"][-1] == max(values)
+    whole = cdf(samples.lazy(), points=points).collect()
+    assert whole.equals(cdf_points(samples, points).sort("group", "value", maintain_order=True))
+
+
+def test_stats_html_cdfs_come_bounded_from_the_stats() -> None:
+    lazy = tracetool.stats(tracetool.parse(SAMPLES / "flush" / "s390-fio-zvm-lazy.txt"))
+    points = lazy.cdf.collect()
+    assert set(points["group"]) == set(lazy.durations.collect()["group"])
+    assert points.group_by("group").len()["len"].max() <= 2 * 500 + 1  # "about 500"

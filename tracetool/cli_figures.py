@@ -134,7 +134,7 @@ def stats_command(
 
         page = {
             **tables,
-            "durations": figures.durations.collect(),
+            "cdf": figures.cdf.collect(),
             "bpftrace_histograms": trace.table("histograms").collect(),
         }
         html_out.write_text(stats_page(page, list(inputs)), encoding="utf-8")

@@ -214,3 +214,74 @@ def _narrow(
                     r.below, r.count = seen, c
                     break
                 seen += c
+
+
+CDF_POINTS = 500
+EXACT_CDF_ROWS = 250_000  # a group of at most this many values is ranked whole
+CDF_BINS = 1 << 13  # log-spaced bins a larger group is counted in
+
+
+def cdf_points(samples: pl.DataFrame, points: int = CDF_POINTS) -> pl.DataFrame:
+    """Per ``group``: (``value``, ``p``) on the empirical CDF of ``value``, thinned to
+    about ``points`` evenly spaced ranks (the first and last always kept)."""
+    ranked = samples.sort("group", "value").with_columns(
+        rank=pl.int_range(pl.len()).over("group"), n=pl.len().over("group")
+    )
+    step = (pl.col("n") // points).clip(lower_bound=1)
+    keep = (pl.col("rank") % step == 0) | (pl.col("rank") == pl.col("n") - 1)
+    return ranked.filter(keep).select(
+        "group", pl.col("value").cast(pl.Float64), p=(pl.col("rank") + 1) / pl.col("n")
+    )
+
+
+def cdf(
+    samples: pl.LazyFrame,
+    points: int = CDF_POINTS,
+    exact_rows: int = EXACT_CDF_ROWS,
+    bins: int = CDF_BINS,
+) -> pl.LazyFrame:
+    """``cdf_points`` of ``samples`` (``group``, integer ``value``) in memory that
+    follows the number of groups. A group of at most ``exact_rows`` values is ranked
+    whole. A larger one is counted in ``bins`` log-spaced bins between its least and
+    greatest value (one streaming pass); the largest value of each bin, with the share
+    of values up to it, is a point on the exact CDF. Those points are then thinned to
+    about ``points`` in the same way."""
+    schema = pl.Schema({"group": pl.String, "value": pl.Float64, "p": pl.Float64})
+
+    def run() -> pl.DataFrame:
+        sizes = (
+            samples.group_by("group")
+            .agg(n=pl.len(), lo=pl.col("value").min(), hi=pl.col("value").max())
+            .collect(engine="streaming")
+        )
+        small = sizes.filter(pl.col("n") <= exact_rows).select("group")
+        parts = [pl.DataFrame(schema=schema)]
+        if small.height:
+            rows = samples.join(small.lazy(), on="group").collect(engine="streaming")
+            parts.append(cdf_points(rows, points).cast(schema))
+            del rows
+        large = sizes.filter(pl.col("n") > exact_rows)
+        if large.height:
+            v = pl.col("value").cast(pl.Float64)
+            lo = pl.col("lo").cast(pl.Float64).clip(lower_bound=1.0)
+            spread = (pl.col("hi").cast(pl.Float64).clip(lower_bound=1.0) / lo).log()
+            where = (v.clip(lower_bound=1.0) / lo).log() / spread * bins
+            binned = pl.when(spread > 0).then(where.floor().clip(0, bins - 1)).otherwise(0)
+            counts = (
+                samples.join(large.lazy(), on="group")
+                .group_by("group", b=binned)
+                .agg(c=pl.len(), top=pl.col("value").max(), n=pl.col("n").first())
+                .collect(engine="streaming")
+                .sort("group", "b")
+            )
+            tops = counts.with_columns(
+                rank=pl.int_range(pl.len()).over("group"),
+                m=pl.len().over("group"),
+                p=pl.col("c").cum_sum().over("group") / pl.col("n"),
+            )
+            step = (pl.col("m") // points).clip(lower_bound=1)
+            keep = (pl.col("rank") % step == 0) | (pl.col("rank") == pl.col("m") - 1)
+            parts.append(tops.filter(keep).select("group", value=pl.col("top"), p="p").cast(schema))
+        return pl.concat(parts).sort("group", "value", maintain_order=True)
+
+    return pl.defer(run, schema=schema)

@@ -19,10 +19,11 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
 
+from tracetool.distributions import cdf_points
+
 if TYPE_CHECKING:
     from tracetool.diff import Comparison
 
-CDF_POINTS = 500
 MAX_CDFS = 12
 
 STYLE = """
@@ -80,17 +81,6 @@ def page(
     return "\n".join(parts) + "\n"
 
 
-def cdf_points(samples: pl.DataFrame, points: int = CDF_POINTS) -> pl.DataFrame:
-    """Per ``group``: (``value``, ``p``) on the empirical CDF of ``value``, thinned to
-    about ``points`` evenly spaced ranks (the first and last always kept)."""
-    ranked = samples.sort("group", "value").with_columns(
-        rank=pl.int_range(pl.len()).over("group"), n=pl.len().over("group")
-    )
-    step = (pl.col("n") // points).clip(lower_bound=1)
-    keep = (pl.col("rank") % step == 0) | (pl.col("rank") == pl.col("n") - 1)
-    return ranked.filter(keep).select("group", "value", p=(pl.col("rank") + 1) / pl.col("n"))
-
-
 def _us_axis(fig: go.Figure, title: str, log: bool = False) -> None:
     fig.update_xaxes(title_text=title, type="log" if log else "linear")
 
@@ -114,14 +104,17 @@ def histogram_figure(hist: pl.DataFrame) -> go.Figure:
 
 
 def cdf_figure(samples: pl.DataFrame, runs: Sequence[tuple[str, pl.DataFrame]] = ()) -> go.Figure:
-    """Empirical CDFs of the durations: one line per group, or per group and run."""
+    """Empirical CDFs of the durations (``group``, ``value``; or points of them with
+    ``p``): one line per group, or per group and run."""
     fig = go.Figure()
     sources = runs or [("", samples)]
     dashes = ["solid", "dash"]
     groups = sorted(set().union(*(set(f["group"]) for _, f in sources)))
     palette = plotly.colors.qualitative.Plotly
     for i, (run, frame) in enumerate(sources):
-        for (group,), rows in cdf_points(frame).group_by("group", maintain_order=True):
+        # Samples are thinned here; a frame with ``p`` is thinned already (stats.cdf).
+        thinned = frame if "p" in frame.columns else cdf_points(frame)
+        for (group,), rows in thinned.group_by("group", maintain_order=True):
             label = f"{run}: {group}" if run else str(group)
             color = palette[groups.index(group) % len(palette)]
             fig.add_trace(
@@ -219,8 +212,8 @@ def stats_page(tables: dict[str, pl.DataFrame], inputs: Sequence[str]) -> str:
     sections: list[tuple[str, object]] = []
     if tables["histogram"].height:
         sections.append(("Latency histograms", histogram_figure(tables["histogram"])))
-    if tables["durations"].height:
-        sections.append(("Latency CDFs", cdf_figure(tables["durations"])))
+    if tables["cdf"].height:
+        sections.append(("Latency CDFs", cdf_figure(tables["cdf"])))
     hist = tables.get("bpftrace_histograms")
     if hist is not None and hist.height:
         sections.append(("bpftrace histograms", bucket_figure(hist)))

@@ -43,7 +43,7 @@ import polars as pl
 
 from tracetool import windowed
 from tracetool.blockio import block_ios
-from tracetool.distributions import Figure, exprs, grouped
+from tracetool.distributions import Figure, cdf, exprs, grouped
 from tracetool.events import Trace
 from tracetool.kernel import EraChoice
 from tracetool.timeline import timeline
@@ -613,6 +613,7 @@ class Stats:
     rates: pl.LazyFrame
     durations: pl.LazyFrame
     buckets: pl.LazyFrame
+    cdf: pl.LazyFrame  # the durations' CDFs as at most about 500 points per group
 
 
 def spans_and_ios(
@@ -680,4 +681,5 @@ def stats(
         pl.defer(lambda: rates(spans, ios, window_ns), schema=RATES_SCHEMA),
         durations(spans, ios),
         buckets(trace.table("histograms")),
+        cdf(durations(spans, ios)),
     )
