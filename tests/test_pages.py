@@ -67,12 +67,16 @@ def test_stats_page_draws_every_plot_offline(tmp_path: Path) -> None:
     assert "<title>tracetool stats</title>" in dom
 
 
-def test_stats_page_says_what_failed(tmp_path: Path) -> None:
-    out = tmp_path / "stats.html"
-    rpcit = SAMPLES / "ftrace" / "s390-rpcit-flush.txt"
-    result = CliRunner().invoke(main, ["stats", str(rpcit), "--html", str(out), "--no-cache"])
+def stats_page_dom(sample: Path, tmp_path: Path) -> str:
+    """``stats --html`` of ``sample``, as Chromium drew it."""
+    out = tmp_path / f"{sample.stem}.html"
+    result = CliRunner().invoke(main, ["stats", str(sample), "--html", str(out), "--no-cache"])
     assert result.exit_code == 0, result.output
-    dom = browser_dom(out, tmp_path)
+    return browser_dom(out, tmp_path)
+
+
+def test_stats_page_says_what_failed(tmp_path: Path) -> None:
+    dom = stats_page_dom(SAMPLES / "ftrace" / "s390-rpcit-flush.txt", tmp_path)
     assert "failed RPCITs" in dom
     assert "2, 2 of them -ENOMEM, answered by 2 global RPCIT(s)" in dom
     lazy = tmp_path / "lazy.html"
@@ -121,10 +125,6 @@ def test_cdf_points_are_thinned_but_keep_both_ends() -> None:
 
 
 def test_stats_page_of_a_bpftrace_capture_draws_its_histograms(tmp_path: Path) -> None:
-    out = tmp_path / "bpf.html"
-    sample = SAMPLES / "bpftrace" / "s390-rpcit-maps.txt"
-    result = CliRunner().invoke(main, ["stats", str(sample), "--html", str(out), "--no-cache"])
-    assert result.exit_code == 0, result.output
-    dom = browser_dom(out, tmp_path)
+    dom = stats_page_dom(SAMPLES / "bpftrace" / "s390-rpcit-maps.txt", tmp_path)
     assert drawn_plots(dom) == 1
     assert "[1024, 2048)" in dom  # a bucket on the category axis

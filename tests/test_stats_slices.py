@@ -181,10 +181,10 @@ def test_tracepoint_unmaps_inside_a_call_count_once_in_any_slice(
     )
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(stats, "SLICE_ROWS", slice_rows)
-        counts = stats.unmap_counts(frame, {"device": pl.col("device")}).collect()
+        counts = stats.op_counts(frame, {"device": pl.col("device")}).collect()
     assert counts["n"].sum() == calls + alone
     assert (counts["pages"].sum() if counts.height else 0) == pages
-    whole = stats.unmap_counts(frame, {"device": pl.col("device")}).collect()
+    whole = stats.op_counts(frame, {"device": pl.col("device")}).collect()
     assert counts.sort("device").rows() == whole.sort("device").rows()
 
 

@@ -30,7 +30,7 @@ import polars as pl
 
 from tracetool.devices import PCI_NAME
 from tracetool.errors import InputError
-from tracetool.stats import MAP_OPS, UNMAP_OPS, scoped, unmap_counts
+from tracetool.stats import MAP_OPS, UNMAP_OPS, op_counts, scoped
 
 COUNTER = re.compile(r"^\s*([A-Za-z][A-Za-z ]*?):\t(\d+)$")
 HEADER = re.compile(
@@ -114,7 +114,7 @@ def traced_counts(spans: pl.LazyFrame) -> dict[str, dict[str, int | None]]:
     known = spans.filter(pl.col("device").is_not_null())
     # A v6.7 DMA-API call fires the iommu:map/unmap tracepoint itself: counted once.
     for name, ops in (("Mapped pages", MAP_OPS), ("Unmapped pages", UNMAP_OPS)):
-        pages = unmap_counts(known, {"device": pl.col("device")}, ops)
+        pages = op_counts(known, {"device": pl.col("device")}, ops)
         for device, n in pages.select("device", "pages").collect(engine="streaming").rows():
             counts.setdefault(device, {})[name] = n
     return counts

@@ -221,15 +221,20 @@ EXACT_CDF_ROWS = 250_000  # a group of at most this many values is ranked whole
 CDF_BINS = 1 << 13  # log-spaced bins a larger group is counted in
 
 
+def _thinned(rank: str, n: str, points: int) -> pl.Expr:
+    """Keep about ``points`` of ``n`` rows by ``rank``: every ``n // points``th, and the
+    last."""
+    step = (pl.col(n) // points).clip(lower_bound=1)
+    return (pl.col(rank) % step == 0) | (pl.col(rank) == pl.col(n) - 1)
+
+
 def cdf_points(samples: pl.DataFrame, points: int = CDF_POINTS) -> pl.DataFrame:
     """Per ``group``: (``value``, ``p``) on the empirical CDF of ``value``, thinned to
     about ``points`` evenly spaced ranks (the first and last always kept)."""
     ranked = samples.sort("group", "value").with_columns(
         rank=pl.int_range(pl.len()).over("group"), n=pl.len().over("group")
     )
-    step = (pl.col("n") // points).clip(lower_bound=1)
-    keep = (pl.col("rank") % step == 0) | (pl.col("rank") == pl.col("n") - 1)
-    return ranked.filter(keep).select(
+    return ranked.filter(_thinned("rank", "n", points)).select(
         "group", pl.col("value").cast(pl.Float64), p=(pl.col("rank") + 1) / pl.col("n")
     )
 
@@ -279,9 +284,8 @@ def cdf(
                 m=pl.len().over("group"),
                 p=pl.col("c").cum_sum().over("group") / pl.col("n"),
             )
-            step = (pl.col("m") // points).clip(lower_bound=1)
-            keep = (pl.col("rank") % step == 0) | (pl.col("rank") == pl.col("m") - 1)
-            parts.append(tops.filter(keep).select("group", value=pl.col("top"), p="p").cast(schema))
+            thin = _thinned("rank", "m", points)
+            parts.append(tops.filter(thin).select("group", value=pl.col("top"), p="p").cast(schema))
         return pl.concat(parts).sort("group", "value", maintain_order=True)
 
     return pl.defer(run, schema=schema)

@@ -234,15 +234,15 @@ MAP_OPS = ("dma_map", "iommu_map")
 UNMAP_OPS = ("dma_unmap", "iommu_unmap")
 
 
-def unmap_counts(
+def op_counts(
     spans: pl.LazyFrame, by: dict[str, pl.Expr], kinds: tuple[str, str] = UNMAP_OPS
 ) -> pl.LazyFrame:
-    """Unmaps per ``by`` (``n``) and the pages they cover (``pages``, null when no unmap
+    """Unmaps per ``by`` (``n``) and the pages they cover (``pages``, null when none
     traced its size): the DMA-API unmap calls, and the ``iommu:unmap`` tracepoints that
-    did not fire inside one of them. From v6.7 ``iommu_dma_unmap_page``
-    fires the tracepoint itself, so counting both would count that unmap twice; an unmap
-    through the IOMMU API (VFIO) fires only the tracepoint. With ``kinds=MAP_OPS``
-    the same for maps (``iommu_dma_map_page`` fires ``iommu:map``).
+    did not fire inside one of them. From v6.7 ``iommu_dma_unmap_page`` fires the
+    tracepoint itself, so counting both would count that unmap twice; an unmap through
+    the IOMMU API (VFIO) fires only the tracepoint. With ``kinds=MAP_OPS`` the same for
+    maps (``iommu_dma_map_page`` fires ``iommu:map``).
 
     Which call a tracepoint fired in is found one time slice of at most about
     ``SLICE_ROWS`` unmaps at a time, against the calls that overlap the slice."""
@@ -347,7 +347,7 @@ def flushes(spans: pl.LazyFrame) -> pl.LazyFrame:
             last_ts=pl.col("start_ts").max(),
             flush_ns=(pl.col("end_ts") - pl.col("start_ts")).filter(pl.col("exact")).sum(),
         )
-        .join(unmap_counts(spans, {"device": pl.col("device")}), on="device", how="left")
+        .join(op_counts(spans, {"device": pl.col("device")}), on="device", how="left")
         .join(fallbacks(flush), on="device", how="left")
         .join(
             flush.group_by("device").agg(**{"global": (pl.col("scope") == "global").sum()}),
@@ -546,7 +546,7 @@ def window_counts(spans: Frame, ios: Frame, g: Grid) -> pl.LazyFrame:
         flush.filter(pl.col("scope") == "global").select(
             w=g.window("start_ts"), what=pl.lit("global"), group=dev
         ),
-        unmap_counts(spans.lazy(), {"w": g.window("start_ts"), "group": dev}).select(
+        op_counts(spans.lazy(), {"w": g.window("start_ts"), "group": dev}).select(
             "w", "group", "n", what=pl.lit("unmaps")
         ),
     ]
@@ -668,6 +668,7 @@ def stats(
     the figures were made (a long trace built in windows)."""
     spans, ios = spans_and_ios(trace, era, notes)
     g = grid(spans, ios, window_ns)
+    samples = durations(spans, ios)
     if "window" in by:
         start = g.start + g.window("start_ts") * g.width if g else pl.lit(None, pl.Int64)
         spans = spans.with_columns(window=start)
@@ -679,7 +680,7 @@ def stats(
         _deferred(fh_periods, spans),
         io_of(ios),
         pl.defer(lambda: rates(spans, ios, window_ns), schema=RATES_SCHEMA),
-        durations(spans, ios),
+        samples,
         buckets(trace.table("histograms")),
-        cdf(durations(spans, ios)),
+        cdf(samples),
     )
